@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, builds the fixtures with real tools, runs every test.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+
+packages=(lvm2 qemu-utils gdisk fdisk e2fsprogs libvhdi-utils zstd python3 util-linux testdisk)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "test.sh: installing ${missing[*]}"
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  tests/fixtures/generate.sh
+else
+  echo "test.sh: not root, fixture images that need loop devices are not generated; those tests skip (never under CI=true)"
+fi
+
+dotnet test VRescue.slnx --nologo -v q -- RunConfiguration.TreatNoTestsAsError=false
