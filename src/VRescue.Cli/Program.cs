@@ -1,2 +1,4 @@
 // SPDX-License-Identifier: MIT
-return 0;
+using VRescue.Cli;
+
+return await VRescueApp.RunAsync(args, Console.Out, Console.Error);
