@@ -25,6 +25,8 @@ public sealed record XenMgtVolume(
     public const int MaxRecords = (MaxVolumeBytes - FirstRecordOffsetBytes) / RecordSizeBytes;
 
     private const string XmlDeclaration = "<?xml";
+    private const string VdiOpen = "<vdi>";
+    private const string VdiClose = "</vdi>";
 
     /// <summary>Records SM would return: inside the header length and not marked deleted.</summary>
     public IEnumerable<XenMgtVdiRecord> LiveRecords => Records.Where(r => r.WithinHeaderLength && !r.IsDeleted);
@@ -215,7 +217,8 @@ public sealed record XenMgtVolume(
     private static XenMgtVdiRecord? DecodeRecord(ReadOnlySpan<byte> bytes, int slot, long offset, bool within, List<Finding> findings)
     {
         // Beyond the header length only slots that still hold a record are of interest; the rest is old space.
-        var open = bytes.IndexOf("<vdi>"u8);
+        var text = DecodeText(bytes);
+        var open = text.IndexOf(VdiOpen, StringComparison.Ordinal);
         if (open < 0)
         {
             if (within)
@@ -228,9 +231,9 @@ public sealed record XenMgtVolume(
             return null;
         }
 
-        var text = DecodeText(bytes[(open + 5)..]);
-        var close = text.LastIndexOf("</vdi>", StringComparison.Ordinal);
-        var elements = XenMgtXml.Extract(close < 0 ? text : text[..close], out var problem, out _);
+        var body = text[(open + VdiOpen.Length)..];
+        var close = body.LastIndexOf(VdiClose, StringComparison.Ordinal);
+        var elements = XenMgtXml.Extract(close < 0 ? body : body[..close], out var problem, out _);
         var complete = close >= 0 && problem is null;
         var record = XenMgtVdiRecord.FromElements(elements, slot, offset, within, complete);
         var severity = within ? Severity.Warning : Severity.Info;

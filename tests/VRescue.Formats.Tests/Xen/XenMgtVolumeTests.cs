@@ -146,6 +146,25 @@ public class XenMgtVolumeTests
     }
 
     [Fact]
+    public void Nul_padding_and_nuls_inside_values_are_dropped_like_sm_does()
+    {
+        var bytes = ThreeRecordVolume();
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = bytes[i] == (byte)' ' && i % 512 > 100 ? (byte)0 : bytes[i];
+        }
+
+        var label = Encoding.UTF8.GetBytes("<vdi><name_label>we\0b01</name_label><off\0set>4096</offset>");
+        label.CopyTo(bytes, 2048 + 2048);
+        var v = XenMgtVolume.Decode(bytes);
+
+        Assert.Equal(3, v.LiveRecords.Count());
+        Assert.Equal("web01", v.Records[2].NameLabel);
+        Assert.Equal("4096", v.Records[2].UnknownElements["offset"]);
+        Assert.Equal("Local storage", v.SrInfo!.NameLabel);
+    }
+
+    [Fact]
     public void Entities_are_unescaped_and_unknown_ones_kept_literally()
     {
         var v = XenMgtVolume.Decode(Volume(null,
