@@ -212,8 +212,9 @@ public sealed record GptHeader
         }
         else if (LastUsableLba >= diskSectors)
         {
-            f.Add(new Finding("GPT_USABLE_RANGE_BEYOND_DISK", Severity.Error,
-                $"last usable LBA {LastUsableLba} is beyond the disk ({diskSizeSectors} sectors)",
+            // A warning, not an error: a truncated image keeps its partitions that start before the end.
+            f.Add(new Finding("GPT_USABLE_RANGE_BEYOND_DISK", Severity.Warning,
+                $"last usable LBA {LastUsableLba} is beyond the disk ({diskSizeSectors} sectors): truncated image or shrunk disk?",
                 L.LastUsableLbaOffset, "LastUsableLBA", LastUsableLba.ToString(), $"< {diskSizeSectors}"));
         }
 
