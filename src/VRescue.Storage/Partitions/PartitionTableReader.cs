@@ -238,6 +238,11 @@ public static class PartitionTableReader
             return new GptCopy(lba, header, intact, false, [], headerFindings, []);
         }
 
+        if (range.LengthBytes == 0)
+        {
+            return new GptCopy(lba, header, intact, true, [], headerFindings, []); // GPT_NO_ENTRY_SLOTS says it.
+        }
+
         // EntriesRange is at most MaxEntryArrayBytes and lies inside the disk (checked above and by Validate).
         var array = disk.ReadBytes(range.OffsetBytes, range.LengthBytes);
         if (header.ValidateEntryArrayCrc(array) is { } crcFinding)
