@@ -191,6 +191,14 @@ public partial class LvmPhysicalVolumeReaderTests
         Assert.DoesNotContain(r.Findings, f => f.Severity != Severity.Info);
     }
 
+    /// <summary>The VG section written alone (trailers differ between copies: description, time).</summary>
+    private static string VgOnly(LvmMetadata m)
+    {
+        var root = new LvmConfigSection("");
+        root.Add(new LvmConfigNode(m.VolumeGroup!.Section));
+        return LvmMetadataWriter.WriteOnDisk(root);
+    }
+
     [RealFact("lvm", "losetup", Root = true)]
     public void Written_text_is_restored_by_vgcfgrestore_in_both_styles()
     {
@@ -199,6 +207,13 @@ public partial class LvmPhysicalVolumeReaderTests
         var expected = ToolSegments(loop);
         var r = ReadImage(loop.ImagePath);
         var seqno = r.Metadata!.VolumeGroup!.Seqno;
+
+        // The tool's own backup file parses to the same VG as the on-disk copy we read.
+        var toolBackup = Path.Combine(loop.Directory, "tool-backup.vg");
+        loop.Lvm($"vgcfgbackup -f {toolBackup} {vg}");
+        var fromTool = LvmMetadata.Parse(File.ReadAllBytes(toolBackup));
+        Assert.DoesNotContain(fromTool.Findings, f => f.Severity != Severity.Info);
+        Assert.Equal(VgOnly(r.Metadata), VgOnly(fromTool));
 
         var backup = Path.Combine(loop.Directory, "backup.vg");
         File.WriteAllText(backup, LvmMetadataWriter.WriteBackup(r.Metadata));
