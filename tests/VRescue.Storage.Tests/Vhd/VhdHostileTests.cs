@@ -126,13 +126,21 @@ public class VhdHostileTests
         var original = File.ReadAllBytes(Samples.VhdUtilPath("dynamic.vhd"));
         var rng = new Random(424242);
         int[] hot = [0, 512, 1536, 0x400600, 0x400800, 8455 * 512, original.Length - 512];
+        var bytes = (byte[])original.Clone();
+        var flipped = new List<int>();
         for (var round = 0; round < 300; round++)
         {
-            var bytes = (byte[])original.Clone();
+            foreach (var at in flipped)
+            {
+                bytes[at] = original[at];
+            }
+
+            flipped.Clear();
             for (var k = 0; k < 1 + rng.Next(6); k++)
             {
                 var at = hot[rng.Next(hot.Length)] + rng.Next(96);
                 bytes[at] ^= (byte)(1 << rng.Next(8));
+                flipped.Add(at);
             }
 
             var image = VhdImage.Open(new MemoryBlockSource(bytes));
