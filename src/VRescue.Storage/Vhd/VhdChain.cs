@@ -54,10 +54,10 @@ public sealed class VhdChain
 
     /// <summary>Opens a chain resolving parents by footer uuid.</summary>
     public static VhdChain Open(IBlockSource leaf, Func<Guid, IBlockSource?> resolveByUuid, int maxDepth = DefaultMaxDepth) =>
-        Open(leaf, (VhdParentReference r) => resolveByUuid(r.Uuid), maxDepth);
+        OpenWithReferences(leaf, r => resolveByUuid(r.Uuid), maxDepth);
 
-    /// <summary>Opens <paramref name="leaf"/> and walks parents through <paramref name="resolve"/> (null = not found).</summary>
-    public static VhdChain Open(IBlockSource leaf, Func<VhdParentReference, IBlockSource?> resolve, int maxDepth = DefaultMaxDepth)
+    /// <summary>Opens <paramref name="leaf"/> and walks parents through <paramref name="resolve"/>, which sees uuid, name and locators (null = not found; for an all-zero uuid return the raw parent).</summary>
+    public static VhdChain OpenWithReferences(IBlockSource leaf, Func<VhdParentReference, IBlockSource?> resolve, int maxDepth = DefaultMaxDepth)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDepth, 1);
         var images = new List<VhdImage>();

@@ -292,7 +292,11 @@ public sealed class VhdImage
         }
 
         var bytes = new byte[checked((int)(used * 4))];
-        source.ReadExactlyAt(tableOffset, bytes);
+        if (used > 0)
+        {
+            source.ReadExactlyAt(tableOffset, bytes);
+        }
+
         return VhdBat.Decode(bytes, tableOffset);
     }
 

@@ -63,7 +63,7 @@ internal static class VhdTestSupport
         var footer = new VhdFooter
         {
             DiskType = VhdDiskType.Dynamic, CurrentSizeBytes = (ulong)blocks << 21, OriginalSizeBytes = (ulong)blocks << 21,
-            DataOffsetBytes = 512, Uuid = Guid.NewGuid(),
+            DataOffsetBytes = 512, Uuid = Guid.NewGuid(), CreatorApplication = "test",
         };
         footer = footerEdit?.Invoke(footer) ?? footer;
         var header = new VhdDynamicHeader { TableOffsetBytes = 1536, MaxTableEntries = (uint)blocks };
