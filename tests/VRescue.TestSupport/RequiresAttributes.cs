@@ -19,19 +19,19 @@ public sealed class RealFactAttribute : FactAttribute
     public bool Root
     {
         get => _root;
-        init { _root = value; Skip = Prerequisites.MissingReason(_tools, value, Fixture); }
+        set { _root = value; Skip = Prerequisites.MissingReason(_tools, value, Fixture); }
     }
 
     /// <summary>Name of a generated fixture directory under the fixture cache that must exist.</summary>
     public string? Fixture
     {
         get => _fixture;
-        init { _fixture = value; Skip = Prerequisites.MissingReason(_tools, Root, value); }
+        set { _fixture = value; Skip = Prerequisites.MissingReason(_tools, Root, value); }
     }
 
     private readonly string[] _tools;
-    private readonly bool _root;
-    private readonly string? _fixture;
+    private bool _root;
+    private string? _fixture;
 }
 
 /// <summary>Theory counterpart of <see cref="RealFactAttribute"/>.</summary>
@@ -46,18 +46,18 @@ public sealed class RealTheoryAttribute : TheoryAttribute
     public bool Root
     {
         get => _root;
-        init { _root = value; Skip = Prerequisites.MissingReason(_tools, value, Fixture); }
+        set { _root = value; Skip = Prerequisites.MissingReason(_tools, value, Fixture); }
     }
 
     public string? Fixture
     {
         get => _fixture;
-        init { _fixture = value; Skip = Prerequisites.MissingReason(_tools, Root, value); }
+        set { _fixture = value; Skip = Prerequisites.MissingReason(_tools, Root, value); }
     }
 
     private readonly string[] _tools;
-    private readonly bool _root;
-    private readonly string? _fixture;
+    private bool _root;
+    private string? _fixture;
 }
 
 public static class Prerequisites

@@ -31,7 +31,7 @@ public static class ProbeRenderer
                     var text = m.CommittedOffsetBytes is { } off
                         ? $"committed text at +{Units.Offset(off)} ({Units.Size(m.CommittedSizeBytes)}, crc {m.CommittedCrc}) {(m.TextValid == true ? "ok" : "BAD")}"
                         : "no committed text";
-                    o.WriteLine($"   └─ mda{i + 1} at {Units.Offset(m.OffsetBytes)} size {Units.Size(m.SizeBytes)}: header {(m.HeaderValid ? "ok" : "BAD")}, {text}");
+                    o.WriteLine($"   └─ mda{i + 1} at PV+{Units.Offset(m.OffsetBytes)} size {Units.Size(m.SizeBytes)}: header {(m.HeaderValid ? "ok" : "BAD")}, {text}");
                 }
             }
         }

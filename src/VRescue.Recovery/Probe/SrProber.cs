@@ -103,6 +103,12 @@ public static class SrProber
         }
 
         var content = pvs.Count == 0 ? DescribeContent(disk, candidates.Select(c => c.Start)) : null;
+        if (content is not null)
+        {
+            Add(findings, new Finding(ProbeFindingMap.NotAnSr, Severity.Error,
+                $"no LVM label or metadata area found (checked {candidates.Count} location(s) and a 1 MiB-aligned search): {content}", 0), disk.Name);
+        }
+
         var partitions = table.Partitions
             .Select(p => new ProbedPartition(p.Index, p.StartBytes, p.SizeBytes, $"{p.TypeName} ({p.TypeCode})", p.Name, pvPartitions.Contains(p.Index)))
             .ToList();
