@@ -187,9 +187,19 @@ public static class SrProber
 
         // pvN keys are renumbered on every write: resolve them within this version only.
         var pvByKey = new Dictionary<string, (LvmPhysicalVolume Meta, FoundPv? Found)>();
+        var unlabelled = members.Where(p => p.Report.PvUuid is null).ToList();
         foreach (var meta in vg.PhysicalVolumes)
         {
-            var match = all.FirstOrDefault(p => p.Report.PvUuid is { } u && LvmUuid.Strip(u) == LvmUuid.Strip(meta.Id));
+            var match = all.FirstOrDefault(p => p.Report.PvUuid is { } u && LvmUuid.Strip(u) == LvmUuid.Strip(meta.Id))
+                ?? MatchUnlabelled(meta, vg, unlabelled, all);
+            if (match is not null && match.Report.PvUuid is null)
+            {
+                unlabelled.Remove(match);
+                Add(findings, new Finding("PV_IDENTIFIED_BY_METADATA", Severity.Info,
+                    $"the PV at byte {match.DiskOffsetBytes} has no label; it was identified as {meta.Key} ({meta.Id}) from the VG metadata in its metadata area",
+                    match.DiskOffsetBytes), match.Disk.Name);
+            }
+
             pvByKey[meta.Key] = (meta, match);
             if (match is null)
             {
@@ -220,6 +230,22 @@ public static class SrProber
 
         return new ProbedSr(isXen ? srUuid.ToString() : null, vg.Name, vg.Id, vg.Seqno, vg.ExtentSizeBytes,
             mgt?.SrInfo?.NameLabel, mgt?.SrInfo?.NameDescription, srPvs, lvs, vdis);
+    }
+
+    /// <summary>
+    /// A PV whose label is gone but whose metadata area names this VG: the only unlabelled member when exactly one
+    /// PV of the VG is unaccounted for, else the one whose size equals the metadata's dev_size.
+    /// </summary>
+    private static FoundPv? MatchUnlabelled(LvmPhysicalVolume meta, LvmVolumeGroup vg, List<FoundPv> unlabelled, List<FoundPv> all)
+    {
+        var unaccounted = vg.PhysicalVolumes.Count(p => !all.Any(f => f.Report.PvUuid is { } u && LvmUuid.Strip(u) == LvmUuid.Strip(p.Id)));
+        if (unlabelled.Count == 1 && unaccounted == 1)
+        {
+            return unlabelled[0];
+        }
+
+        var bySize = unlabelled.Where(p => meta.DevSizeSectors is { } s && s * 512 == p.View.LengthBytes).ToList();
+        return bySize.Count == 1 ? bySize[0] : null;
     }
 
     /// <summary>An LV with its extent map, ready to read.</summary>
