@@ -95,22 +95,3 @@ internal sealed class PartitionImages : IDisposable
     public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
 
-/// <summary>An in-memory disk for hostile inputs that need no tools.</summary>
-internal sealed class MemoryBlockSource(byte[] bytes) : IBlockSource
-{
-    public string Name => "memory";
-
-    public long LengthBytes => bytes.Length;
-
-    public int ReadAt(long offsetBytes, Span<byte> buffer)
-    {
-        if (offsetBytes >= bytes.Length)
-        {
-            return 0;
-        }
-
-        var n = (int)Math.Min(buffer.Length, bytes.Length - offsetBytes);
-        bytes.AsSpan((int)offsetBytes, n).CopyTo(buffer);
-        return n;
-    }
-}

@@ -4,27 +4,6 @@ using VRescue.Formats.Vhd;
 
 namespace VRescue.Storage.Tests.Vhd;
 
-/// <summary>An in-memory source for hostile images built in the test.</summary>
-internal sealed class MemoryBlockSource(byte[] data, string name = "memory") : IBlockSource
-{
-    public byte[] Data { get; } = data;
-
-    public string Name { get; } = name;
-
-    public long LengthBytes => Data.Length;
-
-    public int ReadAt(long offsetBytes, Span<byte> buffer)
-    {
-        if (offsetBytes < 0 || offsetBytes >= Data.Length)
-        {
-            return 0;
-        }
-
-        var n = (int)Math.Min(buffer.Length, Data.Length - offsetBytes);
-        Data.AsSpan((int)offsetBytes, n).CopyTo(buffer);
-        return n;
-    }
-}
 
 internal static class VhdTestSupport
 {

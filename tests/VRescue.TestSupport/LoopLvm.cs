@@ -2,7 +2,7 @@
 using System.Text.Json;
 using VRescue.TestSupport;
 
-namespace VRescue.Storage.Tests.Lvm;
+namespace VRescue.TestSupport;
 
 /// <summary>
 /// A sparse image on its own loop device with an isolated LVM configuration: LVM_SYSTEM_DIR points at a temp
@@ -75,25 +75,5 @@ public sealed class LoopLvm : IDisposable
         {
             // A leftover temp directory is harmless; a leftover loop device is not, and is handled above.
         }
-    }
-}
-
-/// <summary>A byte array as a block source, for hostile-input tests.</summary>
-internal sealed class MemoryBlockSource(byte[] bytes, string name = "memory") : IBlockSource
-{
-    public string Name { get; } = name;
-
-    public long LengthBytes => bytes.Length;
-
-    public int ReadAt(long offsetBytes, Span<byte> buffer)
-    {
-        if (offsetBytes >= bytes.Length)
-        {
-            return 0;
-        }
-
-        var n = (int)Math.Min(buffer.Length, bytes.Length - offsetBytes);
-        bytes.AsSpan((int)offsetBytes, n).CopyTo(buffer);
-        return n;
     }
 }
