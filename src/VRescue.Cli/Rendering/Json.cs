@@ -13,6 +13,8 @@ public static class Json
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
+        // Names are UTF-8 text for people and scripts, not HTML: keep "é" and quotes readable.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
         // Source-generated metadata for the hot reports (saves ~0.1 s of start-up reflection per run);
         // reflection stays as the fallback for everything else.
