@@ -157,7 +157,7 @@ public static class SrProber
         }
 
         var mdas = r.Mdas.Select(m => new ProbedMda(
-            m.HeaderOffsetBytes, m.SizeBytes, m.HeaderValid,
+            m.HeaderOffsetBytes, m.SizeBytes > 0 ? m.SizeBytes : (long)(m.Header?.SizeBytes ?? 0), m.HeaderValid,
             m.TextOffsetBytes, m.Committed is { } c ? (long)c.SizeBytes : null,
             m.Committed is { } c2 ? Hex.U32(c2.Checksum) : null,
             m.Committed is null ? null : m.TextCrcValid)).ToList();
