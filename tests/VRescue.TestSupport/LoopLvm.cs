@@ -15,18 +15,42 @@ public sealed class LoopLvm : IDisposable
     private readonly Dictionary<string, string> _env;
 
     public LoopLvm(long sizeBytes)
+        : this([sizeBytes])
+    {
+    }
+
+    /// <summary>One sparse image and loop device per size (a multi-PV setup), all in one filter.</summary>
+    public LoopLvm(params long[] sizesBytes)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("vrescue-lvm-").FullName;
-        ImagePath = Path.Combine(Directory, "pv.img");
-        using (var f = new FileStream(ImagePath, FileMode.CreateNew))
+        var devices = new List<string>();
+        var images = new List<string>();
+        try
         {
-            f.SetLength(sizeBytes);
+            foreach (var size in sizesBytes)
+            {
+                var image = Path.Combine(Directory, images.Count == 0 ? "pv.img" : $"pv{images.Count}.img");
+                using (var f = new FileStream(image, FileMode.CreateNew))
+                {
+                    f.SetLength(size);
+                }
+
+                devices.Add(Repo.Run("losetup", $"-f --show \"{image}\"").Trim());
+                images.Add(image);
+            }
+        }
+        catch
+        {
+            devices.ForEach(d => Repo.Run("losetup", $"-d {d}", check: false));
+            throw;
         }
 
-        Device = Repo.Run("losetup", $"-f --show \"{ImagePath}\"").Trim();
+        Devices = devices;
+        ImagePaths = images;
+        var accept = string.Join(", ", devices.Select(d => $"\"a|^{d}$|\""));
         File.WriteAllText(Path.Combine(Directory, "lvm.conf"), $$"""
             devices {
-                filter = [ "a|^{{Device}}$|", "r|.*|" ]
+                filter = [ {{accept}}, "r|.*|" ]
                 scan = [ "/dev" ]
                 obtain_device_list_from_udev = 0
                 use_devicesfile = 0
@@ -47,13 +71,19 @@ public sealed class LoopLvm : IDisposable
         };
     }
 
+    /// <summary>All loop devices, in constructor order.</summary>
+    public IReadOnlyList<string> Devices { get; }
+
+    /// <summary>All backing images, in constructor order.</summary>
+    public IReadOnlyList<string> ImagePaths { get; }
+
     /// <summary>Temp directory holding the image and lvm.conf.</summary>
     public string Directory { get; }
 
-    public string ImagePath { get; }
+    public string ImagePath => ImagePaths[0];
 
-    /// <summary>/dev/loopN.</summary>
-    public string Device { get; }
+    /// <summary>/dev/loopN of the first image.</summary>
+    public string Device => Devices[0];
 
     /// <summary>Runs <c>lvm &lt;arguments&gt;</c> with the isolated configuration and returns stdout.</summary>
     public string Lvm(string arguments, bool check = true) =>
@@ -66,7 +96,11 @@ public sealed class LoopLvm : IDisposable
 
     public void Dispose()
     {
-        Repo.Run("losetup", $"-d {Device}", check: false);
+        foreach (var device in Devices)
+        {
+            Repo.Run("losetup", $"-d {device}", check: false);
+        }
+
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
