@@ -92,8 +92,8 @@ public static class MountInfoParser
         entry = null!;
         // Fields are separated by single spaces; spaces inside paths are escaped as \040, so Split is exact.
         var f = line.Split(' ');
-        var separator = Array.IndexOf(f, "-", 6);
-        if (f.Length < 10 || separator < 0)
+        var separator = f.Length < 10 ? -1 : Array.IndexOf(f, "-", 6);
+        if (separator < 0)
         {
             reason = "fewer fields than ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS - FSTYPE SOURCE SUPER-OPTS";
             return false;
