@@ -20,7 +20,9 @@ public sealed class GuardCheckerCapturedTests : IDisposable
         "47 26 7:4 / /media/cd ro,relatime - iso9660 /dev/loop4 ro\n" +
         "48 26 7:5 / /var/lib/mysql ro,relatime - ext4 /dev/loop5 ro\n" +
         "49 26 7:6 / /mnt/a\\012b rw,relatime - ext4 /dev/loop6 rw\n" +
-        "50 26 7:7 / /mnt/cont rw,relatime - ext4 /dev/loop7 rw,errors=continue\n";
+        "50 26 7:7 / /mnt/cont rw,relatime - ext4 /dev/loop7 rw,errors=continue\n" +
+        "51 26 7:8 / /opt/image ro,relatime - squashfs /dev/loop8 ro\n" +
+        "52 26 7:9 / /mnt/reused rw,relatime - ext4 /dev/loop9 rw\n";
 
     // loop2 had an XFS shutdown in an older mount; the current mount (second marker) is clean until its own shutdown.
     private const string Kmsg =
@@ -33,7 +35,10 @@ public sealed class GuardCheckerCapturedTests : IDisposable
         "3,6,2000000,-;I/O error, dev loop0, sector 2 op 0x1:(WRITE) flags 0x3800 phys_seg 1 prio class 2\n" +
         "3,7,2100000,-;Aborting journal on device loop0-8.\n" +
         "3,8,2200000,-;EXT4-fs (loop0): Remounting filesystem read-only\n" +
-        "3,9,2300000,-;I/O error, dev sdz, sector 9 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2\n";
+        "3,9,2300000,-;I/O error, dev sdz, sector 9 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2\n" +
+        "3,10,2400000,-;EXT4-fs error (device loop8): ext4_lookup:1855: comm ls: from the loop device's previous user\n" +
+        "3,11,2500000,-;Buffer I/O error on dev loop9, logical block 3, lost async page write\n" +
+        "6,12,2600000,-;loop9: detected capacity change from 0 to 65536\n";
 
     private const string Fstab = "/dev/loop5 /var/lib/mysql ext4 defaults 0 2\n";
 
@@ -141,6 +146,16 @@ public sealed class GuardCheckerCapturedTests : IDisposable
     }
 
     [Fact]
+    public void Lines_from_a_loop_device_s_previous_user_are_not_blamed_on_the_current_filesystem()
+    {
+        var r = Run();
+        var squash = Mount(r, "/opt/image");
+        Assert.Equal(MountState.IntendedReadOnly, squash.State); // squashfs logs no mount line; the ext4 wording cannot be about it
+        Assert.Empty(squash.Problems);
+        Assert.Empty(Mount(r, "/mnt/reused").Problems); // cut at "detected capacity change from 0"
+    }
+
+    [Fact]
     public void Errors_continue_with_recorded_errors_is_a_warning_with_first_error_and_advice()
     {
         var m = Mount(Run(), "/mnt/cont");
@@ -168,7 +183,7 @@ public sealed class GuardCheckerCapturedTests : IDisposable
         var text = NagiosOutput.Format(Run());
         var lines = text.TrimEnd('\n').Split('\n');
         Assert.StartsWith("GUARD CRITICAL: /mnt/e shut down", lines[0], StringComparison.Ordinal);
-        Assert.Contains("| 'checked'=9;;;0; 'critical'=2;;1;0; 'warning'=2;1;;0; 'ext4_errors'=3c", lines[0], StringComparison.Ordinal);
+        Assert.Contains("| 'checked'=11;;;0; 'critical'=2;;1;0; 'warning'=2;1;;0; 'ext4_errors'=3c", lines[0], StringComparison.Ordinal);
         Assert.All(lines.Skip(1), l => Assert.Matches("^(CRITICAL|WARNING) ", l));
     }
 }

@@ -68,6 +68,7 @@ public class KernelLogTests
     [InlineData("BTRFS: error (device loop2 state EA) in cleanup_transaction:2038: errno=-5 IO failure", KernelEventKind.FilesystemIoError, "loop2")]
     [InlineData("BTRFS error (device sdb): bdev /dev/sdb errs: wr 1, rd 0, flush 0, corrupt 0, gen 0", KernelEventKind.FilesystemIoError, "sdb")]
     [InlineData("BTRFS info (device loop2): first mount of filesystem 8e1f", KernelEventKind.FilesystemMounted, "loop2")]
+    [InlineData("loop1: detected capacity change from 0 to 65536", KernelEventKind.DeviceAttached, "loop1")]
     [InlineData("end_request: I/O error, dev sda, sector 123", KernelEventKind.BlockIoError, "sda")]
     [InlineData("blk_update_request: I/O error, dev sdb, sector 8 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0", KernelEventKind.BlockIoError, "sdb")]
     [InlineData("print_req_error: I/O error, dev sdl, sector 77", KernelEventKind.BlockIoError, "sdl")]
@@ -105,7 +106,7 @@ public class KernelLogTests
 
     [Theory]
     [InlineData("EXT4-fs (loop0): re-mounted 5c3e r/w. Quota mode: none.")]
-    [InlineData("loop0: detected capacity change from 0 to 131072")]
+    [InlineData("loop0: detected capacity change from 131072 to 0")]
     [InlineData("XFS (loop3): Ending clean mount")]
     [InlineData("usb 1-1: new high-speed USB device")]
     public void Ordinary_lines_do_not_match(string message) =>

@@ -37,7 +37,8 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
         var events = ReadKernelEvents(globalProblems);
 
         // When reading init's table from another mount namespace, reach its mount points through /proc/1/root.
-        var probePrefix = mountInfoPath == InitMountInfo && !SameMountNamespace() ? "/proc/1/root" : "";
+        // Unknown (the links are unreadable without ptrace access to init) counts as the same namespace.
+        var probePrefix = mountInfoPath == InitMountInfo && OtherMountNamespace() ? "/proc/1/root" : "";
 
         var reports = new List<MountReport>();
         var attached = new HashSet<KernelEvent>(ReferenceEqualityComparer.Instance);
@@ -53,7 +54,7 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
             reports.Add(CheckMount(entry, fstab, events, attached, probePrefix));
         }
 
-        var unattached = events.Where(e => !attached.Contains(e) && e.Kind != KernelEventKind.FilesystemMounted).ToList();
+        var unattached = events.Where(e => !attached.Contains(e) && !e.IsMarker).ToList();
         if (unattached.Where(e => e.Kind == KernelEventKind.HungTask).ToList() is { Count: > 0 } hung)
         {
             globalProblems.Add(new Finding("guard.kernel.hung-task", rules.HungTaskSeverity,
@@ -219,15 +220,25 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
             SuperblockError = superError,
             Xfs = xfs,
             Probe = probe,
-            KernelLines = mine.TakeLast(rules.KernelLinesPerMount).Select(e => e.Record.ToString()).ToArray(),
+            KernelLines = RecentLines(mine),
             KernelLineCount = mine.Count,
         };
         return report with { Advice = GuardAdvisor.ForMount(report, mine, _sysfs, rules) };
     }
 
+    // The filesystem's own lines are few and say what happened; the disk's can be thousands (rate-limited even so).
+    // Keep the most recent of each, in log order.
+    private string[] RecentLines(List<KernelEvent> mine) =>
+        mine.Where(e => e.IsFilesystemLevel).TakeLast(rules.KernelLinesPerMount)
+            .Concat(mine.Where(e => !e.IsFilesystemLevel).TakeLast(rules.KernelLinesPerMount))
+            .OrderBy(e => e.Record.Sequence)
+            .Select(e => e.Record.ToString())
+            .ToArray();
+
     /// <summary>
-    /// Events about this mount's device, or a device underneath it, after the last "mounted" line for it: a loop
-    /// device or disk reused for a new filesystem must not inherit its predecessor's errors.
+    /// Events about this mount's device, or a device underneath it, after the last "mounted" or "attached" line for
+    /// it, from the driver of this filesystem type: a loop device or disk reused for a new filesystem must not
+    /// inherit its predecessor's errors.
     /// </summary>
     private List<KernelEvent> EventsFor(MountInfoEntry entry, string? name, IReadOnlyList<KernelEvent> events)
     {
@@ -251,7 +262,7 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
         var start = 0;
         for (var i = events.Count - 1; i >= 0; i--)
         {
-            if (events[i].Kind == KernelEventKind.FilesystemMounted && events[i].Device is { } d && fsNames.Contains(d))
+            if (events[i].IsMarker && events[i].Device is { } d && fsNames.Contains(d))
             {
                 start = i + 1;
                 break;
@@ -262,7 +273,7 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
         for (var i = start; i < events.Count; i++)
         {
             var e = events[i];
-            if (e.Kind is KernelEventKind.FilesystemMounted or KernelEventKind.HungTask)
+            if (e.IsMarker || e.Kind == KernelEventKind.HungTask || (e.IsFilesystemLevel && !e.AppliesTo(entry.FsType)))
             {
                 continue;
             }
@@ -367,17 +378,19 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
         }
     }
 
-    private static bool SameMountNamespace()
+    // /proc/PID/ns/mnt reads as "mnt:[inode]"; different strings mean different namespaces (namespaces(7)).
+    private static bool OtherMountNamespace() =>
+        ReadLink("/proc/1/ns/mnt") is { } init && ReadLink("/proc/self/ns/mnt") is { } self && init != self;
+
+    private static string? ReadLink(string path)
     {
-        try
-        {
-            return new FileInfo("/proc/1/ns/mnt").LinkTarget == new FileInfo("/proc/self/ns/mnt").LinkTarget;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
+        var buffer = new byte[256];
+        var n = ReadLinkNative(path, buffer, buffer.Length);
+        return n > 0 ? System.Text.Encoding.UTF8.GetString(buffer, 0, (int)n) : null;
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "readlink", SetLastError = true)]
+    private static extern nint ReadLinkNative(string path, byte[] buffer, nint size);
 
     private IReadOnlyList<KernelEvent> ReadKernelEvents(List<Finding> problems)
     {

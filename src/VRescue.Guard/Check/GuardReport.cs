@@ -78,7 +78,7 @@ public sealed record MountReport
     public XfsErrorConfig? Xfs { get; init; }
     public WriteProbeResult? Probe { get; init; }
 
-    /// <summary>Matching kernel lines since this filesystem was mounted, most recent <see cref="GuardRules.KernelLinesPerMount"/>.</summary>
+    /// <summary>Matching kernel lines since this filesystem was mounted: the most recent filesystem and disk lines, in log order.</summary>
     public IReadOnlyList<string> KernelLines { get; init; } = [];
 
     /// <summary>How many kernel lines matched in total.</summary>

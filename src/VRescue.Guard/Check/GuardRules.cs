@@ -48,8 +48,8 @@ public sealed record GuardRules
     /// <summary>Guest SCSI timeout the hypervisor needs to ride out a path failover (VMware: 180 s, KB 1009465).</summary>
     public int DiskTimeoutFloorSeconds { get; init; } = 180;
 
-    /// <summary>Kernel lines kept per mount in the report (the most recent ones; the total is counted).</summary>
-    public int KernelLinesPerMount { get; init; } = 20;
+    /// <summary>Kernel lines kept per mount in the report: this many of the filesystem's own and of the disk's, most recent.</summary>
+    public int KernelLinesPerMount { get; init; } = 10;
 
     /// <summary>True when the mount point is at or under one of <see cref="IgnoredMountPointPrefixes"/>.</summary>
     public bool IsIgnoredMountPoint(string mountPoint) =>

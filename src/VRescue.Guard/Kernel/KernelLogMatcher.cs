@@ -7,6 +7,9 @@ namespace VRescue.Guard.Kernel;
 /// <summary>What a kernel log line says happened.</summary>
 public enum KernelEventKind
 {
+    /// <summary>A loop device (or removable disk) got a backing store: earlier lines about that name belong to its previous use.</summary>
+    DeviceAttached,
+
     /// <summary>A filesystem was mounted on the device: earlier lines about that device belong to an older mount.</summary>
     FilesystemMounted,
 
@@ -52,8 +55,18 @@ public sealed record KernelEvent(
     string? Device,
     KmsgRecord Record,
     string? ScsiAddress = null,
-    string? DeviceNumber = null)
+    string? DeviceNumber = null,
+    string? Driver = null)
 {
+    /// <summary>True for the lines that start a new life of a device name (attach, mount).</summary>
+    public bool IsMarker => Kind is KernelEventKind.DeviceAttached or KernelEventKind.FilesystemMounted;
+
+    /// <summary>
+    /// Whether a filesystem-level line can be about a mount of <paramref name="fsType"/>: an ext4 error on loop1 says
+    /// nothing about a squashfs later attached to loop1 (squashfs logs no mount line to cut at).
+    /// </summary>
+    public bool AppliesTo(string fsType) => Driver is null || fsType.StartsWith(Driver, StringComparison.Ordinal);
+
     /// <summary>True for events raised by a filesystem driver about its own device (not the disk underneath).</summary>
     public bool IsFilesystemLevel => Kind is not (KernelEventKind.BlockIoError or KernelEventKind.ScsiError
         or KernelEventKind.MultipathPathFailed or KernelEventKind.HungTask);
@@ -65,7 +78,18 @@ public sealed record KernelEvent(
 /// </summary>
 public static class KernelLogMatcher
 {
-    private sealed record Rule(KernelEventKind Kind, Severity Severity, Regex Pattern);
+    private sealed record Rule(KernelEventKind Kind, Severity Severity, Regex Pattern)
+    {
+        // The fstype prefix the wording belongs to, from the line's own prefix.
+        public string? Driver => Pattern.ToString() switch
+        {
+            var p when p.StartsWith("^EXT", StringComparison.Ordinal) || p.StartsWith("^JBD", StringComparison.Ordinal)
+                || p.StartsWith("^Aborting journal", StringComparison.Ordinal) || p.StartsWith("^Remounting", StringComparison.Ordinal) => "ext",
+            var p when p.StartsWith("^XFS", StringComparison.Ordinal) || p.StartsWith("^Filesystem", StringComparison.Ordinal) => "xfs",
+            var p when p.StartsWith("^BTRFS", StringComparison.Ordinal) => "btrfs",
+            _ => null,
+        };
+    }
 
     private const RegexOptions Options = RegexOptions.CultureInvariant | RegexOptions.Compiled;
 
@@ -74,6 +98,9 @@ public static class KernelLogMatcher
 
     private static readonly Rule[] s_rules =
     [
+        // drivers/block/loop.c -> block/genhd.c set_capacity_and_notify: "loop1: detected capacity change from 0 to 65536"
+        // when a loop device is configured (5.10+); "from 0" means it just got a backing file.
+        new(KernelEventKind.DeviceAttached, Severity.Info, new(@"^(?<dev>[\w-]+): detected capacity change from 0 to [1-9]", Options)),
         // fs/ext4/super.c ext4_fill_super: "mounted filesystem <uuid> r/w with ordered data mode" (older: without uuid).
         new(KernelEventKind.FilesystemMounted, Severity.Info, new($@"^EXT[234]-fs \({Dev}\): mounted filesystem", Options)),
         // fs/xfs/xfs_super.c / xfs_log.c: "Mounting V5 Filesystem <uuid>".
@@ -170,7 +197,7 @@ public static class KernelLogMatcher
                 continue;
             }
 
-            return new KernelEvent(rule.Kind, rule.Severity, Group(m, "dev"), record, Group(m, "hctl"), Group(m, "devno"));
+            return new KernelEvent(rule.Kind, rule.Severity, Group(m, "dev"), record, Group(m, "hctl"), Group(m, "devno"), rule.Driver);
         }
 
         return null;

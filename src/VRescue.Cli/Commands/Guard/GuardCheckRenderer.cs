@@ -8,8 +8,6 @@ namespace VRescue.Cli.Commands.Guard;
 /// <summary>Human output of `guard check`: problem mounts in full, the others one line each.</summary>
 internal static class GuardCheckRenderer
 {
-    private const int KernelLinesShown = 10;
-
     public static void Write(TextWriter o, GuardReport r)
     {
         var critical = r.Mounts.Count(m => m.Severity == Severity.Error);
@@ -49,8 +47,8 @@ internal static class GuardCheckRenderer
 
             if (m.KernelLineCount > 0)
             {
-                o.WriteLine($"  kernel ({m.KernelLineCount} matching line(s) since mount, last {Math.Min(KernelLinesShown, m.KernelLines.Count)}):");
-                foreach (var line in m.KernelLines.TakeLast(KernelLinesShown))
+                o.WriteLine($"  kernel ({m.KernelLineCount} matching line(s) since mount, {m.KernelLines.Count} shown):");
+                foreach (var line in m.KernelLines)
                 {
                     o.WriteLine("    " + line);
                 }
