@@ -482,6 +482,15 @@ public static class LvmMetadataScanner
                 continue;
             }
 
+            // The version key is VG uuid + seqno: a copy without both is reported, not listed.
+            if (metadata.VolumeGroup.Section.GetInt64("seqno") is not >= 0 || !LvmUuid.IsValid(metadata.VolumeGroup.Id))
+            {
+                findings.Add(new Finding("LVM_SCAN_TEXT_UNUSABLE", Severity.Warning,
+                    $"VG text at {baseOffset + i} parses but has no usable seqno or VG id (seqno '{metadata.VolumeGroup.Section.Value("seqno")}', id '{metadata.VolumeGroup.Id}')",
+                    baseOffset + i));
+                continue;
+            }
+
             var ringOffset = area is null ? (long?)null : Sector + i;
             copies.Add(new LvmTextCopy
             {
