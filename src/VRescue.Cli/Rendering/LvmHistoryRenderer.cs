@@ -33,6 +33,7 @@ public static class LvmHistoryRenderer
                 var where = at.Where == "backup" ? Path.GetFileName(at.Source) : $"{at.Where} @{at.OffsetBytes}{(at.Wrapped ? " wrapped" : "")}";
                 var mark = v.Committed ? "*" : " ";
                 var change = v.Index == 0 ? v.Description ?? "" : v.Changes.Count == 0 ? $"no LV change ({v.Description})" : string.Join("; ", v.Changes.Select(c => c.Description));
+                change = change.Length <= 160 ? change : change[..159] + "…";
                 o.WriteLine($" {mark}{v.Seqno,5}  {v.CrcText}  {LvmHistoryJson.Time(v.CreationTimeUnix) ?? "?",-19}  {Trim(where, 30),-30} {v.VolumeGroup.LogicalVolumes.Count,4}  {change}");
             }
 
