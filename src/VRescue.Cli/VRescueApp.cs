@@ -19,6 +19,7 @@ public static class VRescueApp
             JsonOption,
         };
         root.Subcommands.Add(new ProbeCommand());
+        root.Subcommands.Add(new Commands.Lvm.LvmCommand());
         root.Subcommands.Add(new Commands.Guard.GuardCommand());
         return root;
     }
