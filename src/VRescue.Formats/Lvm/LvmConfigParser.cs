@@ -308,6 +308,16 @@ public static class LvmConfigParser
             var start = _pos;
             var (startLine, startColumn) = (_line, _pos - _lineStart + 1);
             var quote = _s[_pos++];
+
+            // Fast path: nearly every LVM string has no escape and no newline before its closing quote.
+            var rest = _s[_pos..];
+            var stop = quote == '"' ? rest.IndexOfAny((byte)'"', (byte)'\\', (byte)'\n') : rest.IndexOfAny(quote, (byte)'\n');
+            if (stop >= 0 && stop <= MaxTokenBytes && rest[stop] == quote)
+            {
+                _pos += stop + 1;
+                return Encoding.UTF8.GetString(rest[..stop]);
+            }
+
             var sb = new List<byte>();
             while (true)
             {
