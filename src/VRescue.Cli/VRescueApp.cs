@@ -20,6 +20,7 @@ public static class VRescueApp
         };
         root.Subcommands.Add(new ProbeCommand());
         root.Subcommands.Add(new ExportCommand());
+        root.Subcommands.Add(new RecoverCommand());
         return root;
     }
 
