@@ -19,6 +19,8 @@ public static class VRescueApp
             JsonOption,
         };
         root.Subcommands.Add(new ProbeCommand());
+        root.Subcommands.Add(new ExportCommand());
+        root.Subcommands.Add(new RecoverCommand());
         root.Subcommands.Add(new Commands.Lvm.LvmCommand());
         root.Subcommands.Add(new Commands.Guard.GuardCommand());
         return root;

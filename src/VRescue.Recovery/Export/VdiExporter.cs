@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Security.Cryptography;
+using VRescue.Formats.Common;
+using VRescue.Formats.Vhd;
+using VRescue.Recovery.Sr;
+using VRescue.Storage;
+using VRescue.Storage.Output;
+using VRescue.Storage.Vhd;
+
+namespace VRescue.Recovery.Export;
+
+/// <summary>Which VDI to export, from which assembled SR, how, and what to call it in the manifest.</summary>
+/// <param name="Sr">The SR assembled from the metadata version that maps this VDI.</param>
+/// <param name="Vdi">The VDI (leaf of the chain to flatten).</param>
+/// <param name="Deleted">Recovered from older metadata or a backup (not in the current metadata), or a hidden leaf.</param>
+/// <param name="ExtraWarnings">Warnings the planner knows (extents reused since, ...), copied to the manifest.</param>
+public sealed record VdiExportJob(AssembledSr Sr, AssembledVdi Vdi, bool Deleted = false, IReadOnlyList<string>? ExtraWarnings = null);
+
+/// <summary>
+/// Copies the guest view of one VDI (raw LV, or a VHD chain flattened through its sector bitmaps) into a sparse raw
+/// image or a dynamic VHD, computing the sha256 of the guest content on the way. Reads are whole 2 MiB chunks, several
+/// in parallel, overlapped with hashing and writing (two windows of buffers); chunks no layer of the chain allocates are
+/// not read at all. Read errors do not stop the export: the bytes become zeros and their guest ranges are reported.
+/// </summary>
+public static class VdiExporter
+{
+    /// <summary>Chunk = the VHD block size tapdisk uses, so a chunk is one BAT entry and one output block.</summary>
+    public const int ChunkBytes = VhdDynamicWriter.BlockSizeBytes;
+
+    private const int WindowChunks = 8;
+    private static readonly byte[] s_zeros = new byte[ChunkBytes];
+
+    public static ExportedVdi Export(VdiExportJob job, string outDir, ExportFormat format, IProgress<ExportProgress>? progress = null,
+        int vdiIndex = 0, int vdiCount = 1, CancellationToken cancel = default)
+    {
+        var vdi = job.Vdi;
+        var started = Stopwatch.StartNew();
+        var formatName = format == ExportFormat.Vhd ? "vhd" : "raw";
+        var warnings = new List<string>(job.ExtraWarnings ?? []);
+        var trackers = new List<(UnreadableTrackingSource Source, AssembledLv Lv)>();
+        var baseEntry = new ExportedVdi
+        {
+            Uuid = vdi.Uuid.ToString(),
+            NameLabel = vdi.NameLabel,
+            NameDescription = vdi.Record?.NameDescription,
+            Format = formatName,
+            VirtualSizeBytes = vdi.VirtualSizeBytes ?? 0,
+            Chain = [],
+            Source = ExportSource.From(job.Sr.Metadata),
+            Warnings = warnings,
+            Status = "failed",
+            Hidden = vdi.Hidden,
+            Deleted = job.Deleted,
+            IsSnapshot = vdi.Record?.IsASnapshot,
+            SnapshotOf = vdi.Record?.SnapshotOf?.ToString(),
+        };
+
+        UnreadableTrackingSource Track(AssembledLv lv)
+        {
+            var t = new UnreadableTrackingSource(lv.Source);
+            trackers.Add((t, lv));
+            return t;
+        }
+
+        IBlockSource content;
+        List<ExportChainMember> chain;
+        Func<long, bool> knownZero = _ => false;
+        if (!vdi.IsVhd)
+        {
+            content = Track(vdi.Lv);
+            chain = [new ExportChainMember(vdi.Uuid.ToString(), vdi.Lv.Lv.Name, "raw", null, vdi.Hidden)];
+        }
+        else
+        {
+            var vhdChain = VhdChain.OpenWithReferences(Track(vdi.Lv), r => job.Sr.ResolveParent(r) is { } p ? Track(p) : null);
+            warnings.AddRange(vhdChain.Findings.Where(f => f.Severity >= Severity.Warning).Select(f => $"{f.Code}: {f.Message}"));
+            chain = DescribeChain(vhdChain, trackers);
+            if (vhdChain.Content is null)
+            {
+                var why = vhdChain.Findings.FirstOrDefault(f => f.Severity == Severity.Error);
+                return baseEntry with { Chain = chain, Error = why is null ? "VHD chain cannot be read" : $"{why.Code}: {why.Message}", Seconds = started.Elapsed.TotalSeconds };
+            }
+
+            content = vhdChain.Content;
+            knownZero = UnallocatedInEveryLayer(vhdChain);
+        }
+
+        var length = content.LengthBytes;
+        if (format == ExportFormat.Vhd && length % 512 != 0)
+        {
+            return baseEntry with { Chain = chain, Error = $"virtual size {length} is not a multiple of 512 bytes; export as raw", Seconds = started.Elapsed.TotalSeconds };
+        }
+
+        var fileName = ExportNames.FileName(vdi.Uuid, vdi.NameLabel, formatName);
+        var path = ExportNames.PathInside(outDir, fileName);
+        var (sha256, unreadable, written) = Copy(content, length, path, format, p => progress?.Report(new ExportProgress(vdi.Uuid, vdi.NameLabel, p, length, vdiIndex, vdiCount)), cancel);
+
+        foreach (var (t, lv) in trackers.Where(t => t.Source.Unreadable.Count > 0))
+        {
+            var ranges = t.Unreadable;
+            warnings.Add($"{lv.Lv.Name}: {ranges.Sum(r => r.LengthBytes)} bytes in {ranges.Count} range(s) could not be read and were taken as zeros " +
+                $"(first at LV offset {ranges[0].OffsetBytes}): {t.FirstError}");
+        }
+
+        return baseEntry with
+        {
+            File = fileName,
+            VirtualSizeBytes = length,
+            Sha256 = sha256,
+            Chain = chain,
+            Status = unreadable.Count > 0 ? "partial" : "exported",
+            Partial = unreadable.Count > 0,
+            UnreadableRanges = unreadable,
+            WrittenBytes = written,
+            Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
+        };
+    }
+
+    private static List<ExportChainMember> DescribeChain(VhdChain chain, List<(UnreadableTrackingSource Source, AssembledLv Lv)> trackers)
+    {
+        AssembledLv? LvOf(IBlockSource s) => trackers.FirstOrDefault(t => ReferenceEquals(t.Source, s)).Lv;
+        var members = chain.Images.Select(i =>
+        {
+            var lv = LvOf(i.Source);
+            return new ExportChainMember(lv?.Name.VdiUuid?.ToString() ?? "?", lv?.Lv.Name ?? i.Source.Name,
+                i.Footer?.DiskType.ToString().ToLowerInvariant() ?? "?", i.Footer?.Uuid.ToString(), i.Footer?.Hidden == 1);
+        }).ToList();
+        if (chain.RawBase is { } raw && LvOf(raw) is { } rawLv)
+        {
+            members.Add(new ExportChainMember(rawLv.Name.VdiUuid?.ToString() ?? "?", rawLv.Lv.Name, "raw", null, rawLv.Lv.Tags.Contains("hidden")));
+        }
+
+        return members;
+    }
+
+    /// <summary>Chunk c reads as zeros without reading when no VHD in the chain allocates a block over it and there is no raw base.</summary>
+    private static Func<long, bool> UnallocatedInEveryLayer(VhdChain chain)
+    {
+        if (chain.RawBase is not null || chain.Images.Any(i => i.Bat is null || i.Header is null))
+        {
+            return _ => false;
+        }
+
+        return c =>
+        {
+            var start = c * ChunkBytes;
+            var end = start + ChunkBytes - 1;
+            foreach (var image in chain.Images)
+            {
+                var blockBytes = (long)image.Header!.BlockSizeBytes;
+                for (var b = start / blockBytes; b <= end / blockBytes; b++)
+                {
+                    if (image.Bat!.IsAllocated(b))
+                    {
+                        return false;
+                    }
+                }
+            }
+
+            return true;
+        };
+    }
+
+    private enum ChunkState : byte
+    {
+        Zero,
+        Data,
+    }
+
+    private sealed class Window(int chunks)
+    {
+        public byte[][] Buffers { get; } = Enumerable.Range(0, chunks).Select(_ => GC.AllocateUninitializedArray<byte>(ChunkBytes)).ToArray();
+        public ChunkState[] States { get; } = new ChunkState[chunks];
+        public long FirstChunk { get; set; }
+        public int Count { get; set; }
+    }
+
+    /// <summary>The copy loop: read window w+1 while hashing and writing window w.</summary>
+    private static (string Sha256, IReadOnlyList<ByteRange> Unreadable, long Written) Copy(IBlockSource content, long length, string path,
+        ExportFormat format, Action<long> progress, CancellationToken cancel)
+    {
+        var chunkCount = (length + ChunkBytes - 1) / ChunkBytes;
+        var unreadable = new ConcurrentBag<ByteRange>();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var raw = format == ExportFormat.Raw ? SparseRawWriter.Create(path, length) : null;
+        using var vhd = format == ExportFormat.Vhd ? VhdDynamicWriter.Create(path, length) : null;
+        var readers = Math.Clamp(Environment.ProcessorCount, 2, 8);
+        Window[] windows = [new(WindowChunks), new(WindowChunks)];
+
+        Task Read(Window w, long first) => Task.Run(() =>
+        {
+            w.FirstChunk = first;
+            w.Count = (int)Math.Min(WindowChunks, chunkCount - first);
+            Parallel.For(0, w.Count, new ParallelOptions { MaxDegreeOfParallelism = readers, CancellationToken = cancel }, i =>
+            {
+                var chunk = first + i;
+                var offset = chunk * ChunkBytes;
+                var buffer = w.Buffers[i].AsSpan(0, (int)Math.Min(ChunkBytes, length - offset));
+                w.States[i] = ReadChunk(content, offset, buffer, unreadable);
+            });
+        }, cancel);
+
+        void Consume(Window w)
+        {
+            Parallel.Invoke(
+                new ParallelOptions { CancellationToken = cancel },
+                () =>
+                {
+                    for (var i = 0; i < w.Count; i++)
+                    {
+                        var len = (int)Math.Min(ChunkBytes, length - ((w.FirstChunk + i) * ChunkBytes));
+                        sha.AppendData(w.States[i] == ChunkState.Zero ? s_zeros.AsSpan(0, len) : w.Buffers[i].AsSpan(0, len));
+                    }
+                },
+                () =>
+                {
+                    for (var i = 0; i < w.Count; i++)
+                    {
+                        if (w.States[i] == ChunkState.Zero)
+                        {
+                            continue;
+                        }
+
+                        var chunk = w.FirstChunk + i;
+                        var data = w.Buffers[i].AsSpan(0, (int)Math.Min(ChunkBytes, length - (chunk * ChunkBytes)));
+                        if (raw is not null)
+                        {
+                            raw.Write(chunk * ChunkBytes, data);
+                        }
+                        else
+                        {
+                            vhd!.WriteBlock(chunk, data);
+                        }
+                    }
+                });
+        }
+
+        if (chunkCount > 0)
+        {
+            var pending = Read(windows[0], 0);
+            var index = 0;
+            for (long first = 0; first < chunkCount; first += WindowChunks, index++)
+            {
+                pending.GetAwaiter().GetResult();
+                var current = windows[index % 2];
+                var next = first + WindowChunks;
+                pending = next < chunkCount ? Read(windows[(index + 1) % 2], next) : Task.CompletedTask;
+                Consume(current);
+                progress(Math.Min(length, (first + current.Count) * ChunkBytes));
+                cancel.ThrowIfCancellationRequested();
+            }
+
+            pending.GetAwaiter().GetResult();
+        }
+
+        long written;
+        if (raw is not null)
+        {
+            raw.Commit();
+            written = raw.WrittenBytes;
+        }
+        else
+        {
+            written = (long)vhd!.AllocatedBlocks * ChunkBytes;
+            vhd.Commit();
+        }
+
+        return (Convert.ToHexStringLower(sha.GetHashAndReset()), ByteRange.Merge(unreadable), written);
+    }
+
+    private static ChunkState ReadChunk(IBlockSource content, long offset, Span<byte> buffer, ConcurrentBag<ByteRange> unreadable)
+    {
+        var before = UnreadableTrackingSource.ThreadFailures;
+        ReadFull(content, offset, buffer);
+        if (UnreadableTrackingSource.ThreadFailures != before)
+        {
+            // Something below failed during this chunk: find which guest pieces it affected.
+            for (var pos = 0; pos < buffer.Length; pos += UnreadableTrackingSource.GranularityBytes)
+            {
+                var piece = buffer.Slice(pos, Math.Min(UnreadableTrackingSource.GranularityBytes, buffer.Length - pos));
+                var b = UnreadableTrackingSource.ThreadFailures;
+                ReadFull(content, offset + pos, piece);
+                if (UnreadableTrackingSource.ThreadFailures != b)
+                {
+                    unreadable.Add(new ByteRange(offset + pos, piece.Length));
+                }
+            }
+        }
+
+        return buffer.ContainsAnyExcept((byte)0) ? ChunkState.Data : ChunkState.Zero;
+    }
+
+    private static void ReadFull(IBlockSource content, long offset, Span<byte> buffer)
+    {
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var n = content.ReadAt(offset + done, buffer[done..]);
+            if (n <= 0)
+            {
+                buffer[done..].Clear();
+                return;
+            }
+
+            done += n;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+using System.Text.Json;
+using VRescue.TestSupport;
+
+namespace VRescue.Cli.Tests.Export;
+
+/// <summary>
+/// `vrescue export` and `vrescue recover` against the real-tool fixtures: every VDI comes out byte-identical to the
+/// ext4 image (or vhd-util facts) it was made from, as raw and as VHD; VHD outputs read the same through qemu-img and
+/// libvhdi; the source image is never written.
+/// </summary>
+public sealed class ExportFixtureTests : IDisposable
+{
+    private const long MiB = 1 << 20;
+    private readonly string _dir = Directory.CreateTempSubdirectory("vrescue-export-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Cli.Result Run(string image, params string[] args)
+    {
+        var before = Repo.Sha256File(image);
+        var r = Cli.Run(args);
+        Assert.Equal(before, Repo.Sha256File(image));
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+        return r;
+    }
+
+    private static Dictionary<string, JsonElement> ByUuid(JsonElement manifest, string key = "vdis") =>
+        manifest.GetProperty(key).EnumerateArray().ToDictionary(v => v.GetProperty("uuid").GetString()!);
+
+    private static string Sha256(string path) => Repo.Sha256File(path);
+
+    private string QemuRaw(string vhd)
+    {
+        var raw = Path.Combine(_dir, Path.GetFileNameWithoutExtension(vhd) + ".qemu.raw");
+        Repo.Run("qemu-img", $"convert -f vpc -O raw \"{vhd}\" \"{raw}\"");
+        return raw;
+    }
+
+    [RealTheory("qemu-img", "vhdiinfo", Fixture = "sr-gpt")]
+    [InlineData("sr-lun")]
+    [InlineData("sr-gpt")]
+    public void Export_raw_and_vhd_match_the_source_ext4_images(string fixture)
+    {
+        var fx = new SrFixture(fixture);
+        foreach (var format in new[] { "raw", "vhd" })
+        {
+            var outDir = Path.Combine(_dir, format);
+            var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--format", format, "--json");
+            Assert.Equal(ExitCodes.Ok, r.ExitCode);
+            var vdis = ByUuid(r.Json);
+            var manifest = ByUuid(JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json"))).RootElement);
+            foreach (var want in fx.Sr.GetProperty("vdis").EnumerateArray())
+            {
+                var uuid = want.GetProperty("uuid").GetString()!;
+                var got = vdis[uuid];
+                var ext4 = want.GetProperty("sourceExt4Sha256").GetString();
+                Assert.Equal(ext4, got.GetProperty("sha256").GetString());
+                Assert.Equal(ext4, manifest[uuid].GetProperty("sha256").GetString());
+                Assert.Equal(want.GetProperty("nameLabel").GetString(), got.GetProperty("nameLabel").GetString());
+                Assert.Equal("current", got.GetProperty("source").GetProperty("kind").GetString());
+                var file = Path.Combine(outDir, got.GetProperty("file").GetString()!);
+                Assert.StartsWith(uuid, Path.GetFileName(file));
+                if (format == "raw")
+                {
+                    Assert.Equal(ext4, Sha256(file));
+                    Assert.Equal(want.GetProperty("virtualSizeBytes").GetInt64(), new FileInfo(file).Length);
+                    var allocated = long.Parse(Repo.Run("stat", $"-c %b \"{file}\"").Trim()) * 512;
+                    Assert.True(allocated < new FileInfo(file).Length / 2, $"{file}: {allocated} bytes allocated, expected holes");
+                }
+                else
+                {
+                    Assert.Equal(ext4, Sha256(QemuRaw(file)));
+                    Assert.Contains($"({want.GetProperty("virtualSizeBytes").GetInt64()} bytes)", Repo.Run("vhdiinfo", $"\"{file}\""));
+                }
+            }
+
+            Assert.Empty(Directory.GetFiles(outDir, ".*"));
+        }
+    }
+
+    [RealFact("qemu-img", Fixture = "sr-export")]
+    public void Export_honours_sector_bitmap_when_stale_data_present()
+    {
+        var fx = new SrFixture("sr-export");
+        var want = fx.Sr.GetProperty("vdis").EnumerateArray().First(v => v.TryGetProperty("staleSectorCount", out _));
+        var uuid = want.GetProperty("uuid").GetString()!;
+        foreach (var format in new[] { "raw", "vhd" })
+        {
+            var outDir = Path.Combine(_dir, format);
+            var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--vdi", uuid, "--format", format, "--json");
+            Assert.Equal(ExitCodes.Ok, r.ExitCode);
+            var got = ByUuid(r.Json)[uuid];
+            Assert.Equal(want.GetProperty("sourceExt4Sha256").GetString(), got.GetProperty("sha256").GetString());
+            var file = Path.Combine(outDir, got.GetProperty("file").GetString()!);
+            var raw = format == "raw" ? file : QemuRaw(file);
+            Assert.Equal(want.GetProperty("sourceExt4Sha256").GetString(), Sha256(raw));
+            using var f = File.OpenRead(raw);
+            var stale = new byte[want.GetProperty("staleSectorCount").GetInt32() * 512];
+            f.Position = want.GetProperty("staleGuestOffsetBytes").GetInt64();
+            f.ReadExactly(stale);
+            Assert.DoesNotContain(stale, b => b != 0);
+        }
+    }
+
+    [RealFact("qemu-img", Fixture = "sr-export")]
+    public void Export_flattens_the_vhd_util_chain_and_samples_to_their_guest_sha256()
+    {
+        var fx = new SrFixture("sr-export");
+        foreach (var format in new[] { "raw", "vhd" })
+        {
+            var outDir = Path.Combine(_dir, format);
+            var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--all", "--format", format, "--json");
+            var vdis = ByUuid(r.Json);
+            foreach (var want in fx.Sr.GetProperty("vdis").EnumerateArray().Where(v => v.TryGetProperty("sample", out _)))
+            {
+                var got = vdis[want.GetProperty("uuid").GetString()!];
+                var expected = want.GetProperty("expectedSha256").GetString();
+                Assert.Equal(expected, got.GetProperty("sha256").GetString());
+                var file = Path.Combine(outDir, got.GetProperty("file").GetString()!);
+                Assert.Equal(expected, Sha256(format == "raw" ? file : QemuRaw(file)));
+                Assert.Equal(want.GetProperty("hidden").GetBoolean(), got.GetProperty("hidden").GetBoolean());
+            }
+
+            var leaf = vdis["d4e5f6a7-0005-4b8c-9d0e-1f2a3b4c5d6e"];
+            Assert.Equal(["d4e5f6a7-0005-4b8c-9d0e-1f2a3b4c5d6e", "d4e5f6a7-0004-4b8c-9d0e-1f2a3b4c5d6e", "d4e5f6a7-0003-4b8c-9d0e-1f2a3b4c5d6e"],
+                leaf.GetProperty("chain").EnumerateArray().Select(c => c.GetProperty("uuid").GetString()));
+        }
+    }
+
+    [RealFact(Fixture = "sr-export")]
+    public void Export_without_all_skips_hidden_base_copy_and_sanitises_names()
+    {
+        var fx = new SrFixture("sr-export");
+        var outDir = Path.Combine(_dir, "out");
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--format", "raw", "--json");
+        var vdis = ByUuid(r.Json);
+        Assert.DoesNotContain("d4e5f6a7-0003-4b8c-9d0e-1f2a3b4c5d6e", vdis.Keys);
+        Assert.Equal("d4e5f6a7-0001-4b8c-9d0e-1f2a3b4c5d6e-stale_etc_passwd.raw", vdis["d4e5f6a7-0001-4b8c-9d0e-1f2a3b4c5d6e"].GetProperty("file").GetString());
+        Assert.All(Directory.GetFiles(outDir), f => Assert.Equal(outDir, Path.GetDirectoryName(f)));
+    }
+
+    [RealFact("qemu-img", Fixture = "sr-export")]
+    public void Recover_brings_back_the_deleted_vdi_from_the_backup_file()
+    {
+        var fx = new SrFixture("sr-export");
+        var deleted = fx.Sr.GetProperty("vdis").EnumerateArray().First(v => v.GetProperty("deleted").GetBoolean());
+        var uuid = deleted.GetProperty("uuid").GetString()!;
+        var backup = Path.Combine(fx.Directory, "backup-before-delete.vg");
+
+        var without = Run(fx.ImagePath, "recover", fx.ImagePath, "--out", Path.Combine(_dir, "plain"), "--json");
+        Assert.Equal(ExitCodes.Damaged, without.ExitCode);
+        Assert.Contains(uuid, without.Json.GetProperty("notRecovered").EnumerateArray().Select(n => n.GetProperty("uuid").GetString()));
+
+        var outDir = Path.Combine(_dir, "rec");
+        var r = Run(fx.ImagePath, "recover", fx.ImagePath, "--out", outDir, "--backup", backup, "--format", "raw", "--json");
+        Assert.Equal(ExitCodes.Warnings, r.ExitCode);
+        var got = ByUuid(r.Json, "recovered")[uuid];
+        Assert.True(got.GetProperty("deleted").GetBoolean());
+        Assert.Equal("backup-file", got.GetProperty("source").GetProperty("kind").GetString());
+        Assert.Equal(deleted.GetProperty("sourceExt4Sha256").GetString(), Sha256(Path.Combine(outDir, got.GetProperty("file").GetString()!)));
+        Assert.Empty(r.Json.GetProperty("notRecovered").EnumerateArray());
+        Assert.True(File.Exists(Path.Combine(outDir, "report.json")));
+        Assert.Contains("[deleted]", File.ReadAllText(Path.Combine(outDir, "report.txt")));
+        var leaf = ByUuid(r.Json, "recovered")["d4e5f6a7-0005-4b8c-9d0e-1f2a3b4c5d6e"];
+        Assert.Equal("current", leaf.GetProperty("source").GetProperty("kind").GetString());
+    }
+
+    [RealFact(Fixture = "sr-export")]
+    public void Export_from_vg_file_uses_its_extent_maps_and_seqno_is_not_yet_available()
+    {
+        var fx = new SrFixture("sr-export");
+        var backup = Path.Combine(fx.Directory, "backup-before-delete.vg");
+        var uuid = "d4e5f6a7-0002-4b8c-9d0e-1f2a3b4c5d6e";
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", Path.Combine(_dir, "vgf"), "--vg-file", backup, "--vdi", uuid, "--format", "raw", "--json");
+        Assert.Equal(ExitCodes.Ok, r.ExitCode);
+        Assert.Equal("backup-file", ByUuid(r.Json)[uuid].GetProperty("source").GetProperty("kind").GetString());
+
+        var s = Run(fx.ImagePath, "export", fx.ImagePath, "--out", Path.Combine(_dir, "seq"), "--seqno", "3");
+        Assert.Equal(ExitCodes.NotRecognised, s.ExitCode);
+        Assert.Contains("not yet available", s.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "seq")));
+    }
+
+    [RealFact(Fixture = "sr-lun")]
+    public void Truncated_image_gives_partial_output_with_unreadable_ranges_and_a_clear_report()
+    {
+        var fx = new SrFixture("sr-lun");
+        var path = Path.Combine(_dir, "trunc.img");
+        Repo.Run("cp", $"--sparse=always {fx.ImagePath} {path}");
+        Repo.Run("truncate", $"-s {40 * MiB} {path}");
+        var r = Run(path, "export", path, "--out", Path.Combine(_dir, "t"), "--format", "raw");
+        Assert.Equal(ExitCodes.Damaged, r.ExitCode);
+        Assert.Contains("PARTIAL", r.Stdout);
+        Assert.Contains("unreadable", r.Stdout);
+        var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "t", "manifest.json"))).RootElement;
+        var partial = manifest.GetProperty("vdis").EnumerateArray().Where(v => v.GetProperty("partial").GetBoolean()).ToList();
+        Assert.NotEmpty(partial);
+        Assert.All(partial, v => Assert.NotEmpty(v.GetProperty("unreadableRanges").EnumerateArray()));
+    }
+
+    [RealFact(Fixture = "sample")]
+    public void Export_refuses_an_out_dir_that_is_a_source_and_bad_selectors()
+    {
+        var fx = new SrFixture("sample");
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", fx.ImagePath);
+        Assert.NotEqual(ExitCodes.Ok, r.ExitCode);
+        var bad = Run(fx.ImagePath, "export", fx.ImagePath, "--out", Path.Combine(_dir, "x"), "--vdi", "no-such-disk");
+        Assert.Equal(ExitCodes.Usage, bad.ExitCode);
+        Assert.Contains("no such VDI", bad.Stderr);
+    }
+}
