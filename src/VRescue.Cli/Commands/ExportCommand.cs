@@ -8,7 +8,7 @@ using VRescue.Storage;
 namespace VRescue.Cli.Commands;
 
 /// <summary>
-/// `vrescue export SOURCE... --out DIR [--vdi UUID|NAME]... [--all] [--format vhd|raw] [--seqno N | --vg-file F] [--json]`:
+/// `vrescue export SOURCE... --out DIR [--vdi UUID|NAME]... [--all] [--format vhd|raw] [--seqno N [--crc C] | --vg-file F] [--json]`:
 /// VDIs as files (docs/json/export.md).
 /// </summary>
 public sealed class ExportCommand : Command
@@ -30,6 +30,7 @@ public sealed class ExportCommand : Command
     private static readonly Option<string[]> s_vdiOption = new("--vdi") { Description = "VDI uuid or exact name label (repeatable); default: every visible VDI" };
     private static readonly Option<bool> s_allOption = new("--all") { Description = "Also export hidden VDIs (base copies; deleted but not yet garbage-collected)" };
     private static readonly Option<long?> s_seqnoOption = new("--seqno") { Description = "Use metadata version N from the metadata area ring instead of the current one" };
+    private static readonly Option<string> s_crcOption = new("--crc") { Description = "With --seqno: the text CRC that picks one version when a seqno repeats (vrescue lvm history shows it)" };
     private static readonly Option<string> s_vgFileOption = new("--vg-file") { Description = "Use this LVM VG text file (vgcfgbackup, /etc/lvm/backup) for the extent maps" };
 
     public ExportCommand()
@@ -42,12 +43,18 @@ public sealed class ExportCommand : Command
         Options.Add(s_allOption);
         Options.Add(FormatOption);
         Options.Add(s_seqnoOption);
+        Options.Add(s_crcOption);
         Options.Add(s_vgFileOption);
         Validators.Add(r =>
         {
             if (r.GetValue(s_seqnoOption) is not null && r.GetValue(s_vgFileOption) is not null)
             {
                 r.AddError("--seqno and --vg-file choose different metadata; give one");
+            }
+
+            if (r.GetValue(s_crcOption) is not null && r.GetValue(s_seqnoOption) is null)
+            {
+                r.AddError("--crc narrows --seqno; give --seqno too");
             }
         });
         SetAction(Execute);
@@ -65,7 +72,7 @@ public sealed class ExportCommand : Command
         try
         {
             metadata = parse.GetValue(s_vgFileOption) is { } file ? BackupFileVgMetadata.Load(file)
-                : parse.GetValue(s_seqnoOption) is { } seqno ? new RingVgMetadata(seqno)
+                : parse.GetValue(s_seqnoOption) is { } seqno ? new RingVgMetadata(seqno, parse.GetValue(s_crcOption))
                 : CurrentVgMetadata.Instance;
         }
         catch (VgMetadataUnavailableException e)

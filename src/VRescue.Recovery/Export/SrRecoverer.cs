@@ -29,9 +29,9 @@ public sealed record RecoverReport(
 }
 
 /// <summary>
-/// `vrescue recover`: probe, choose the metadata for each VDI (the current metadata; else the newest supplied backup
-/// that still maps it; ring versions join once `lvm history` lands), export every VDI including recoverable deleted
-/// ones, and write manifest.json, report.json and a readable report.txt.
+/// `vrescue recover`: probe, choose the metadata for each VDI (the current metadata; else the newest older version,
+/// from the metadata area rings or a supplied backup, that still maps it), export every VDI including recoverable
+/// deleted ones, and write manifest.json, report.json and a readable report.txt.
 /// </summary>
 public static class SrRecoverer
 {
@@ -83,6 +83,7 @@ public static class SrRecoverer
             }
         }
 
+        backups.AddRange(RingVersions(sources, current, known, metadataUses, notes, cancel));
         foreach (var sr in backups.OrderByDescending(s => s.Vdis.Count == 0 ? long.MinValue : s.Vg.Seqno))
         {
             var added = 0;
@@ -100,11 +101,6 @@ public static class SrRecoverer
             }
         }
 
-        if (current.Srs.Count > 0)
-        {
-            notes.Add("older metadata versions in the metadata area ring are not searched yet (vrescue lvm history); supply --backup files for VDIs deleted before them");
-        }
-
         var results = new List<ExportedVdi>();
         for (var i = 0; i < jobs.Count; i++)
         {
@@ -120,6 +116,50 @@ public static class SrRecoverer
         ExportJson.WriteFile(Path.Combine(dir, RecoverReport.FileName), report);
         File.WriteAllText(Path.Combine(dir, RecoverReport.SummaryFileName), Summary(report));
         return report;
+    }
+
+    /// <summary>
+    /// Older versions from the metadata rings (`lvm history`), newest first, assembled only when they map a VDI no
+    /// newer source has: that is how a deleted VDI or snapshot whose extents were not reused comes back.
+    /// </summary>
+    private static List<AssembledSr> RingVersions(IReadOnlyList<IBlockSource> sources, AssembledSources current, HashSet<Guid> known,
+        List<RecoverMetadataUse> uses, List<string> notes, CancellationToken cancel)
+    {
+        var result = new List<AssembledSr>();
+        var history = Lvm.LvmHistoryReader.Read(sources, cancel: cancel);
+        var currentKeys = current.Srs.Select(s => (s.Vg.Id, s.Vg.Seqno)).ToHashSet();
+        var versions = history.Vgs.SelectMany(h => h.Versions)
+            .Where(v => !currentKeys.Contains((v.VgId, v.Seqno)) || !v.Committed)
+            .OrderByDescending(v => v.Seqno).ToList();
+        var pending = new HashSet<Guid>(known);
+        var examined = 0;
+        foreach (var version in versions)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var missing = version.VolumeGroup.LogicalVolumes
+                .Select(lv => Formats.Xen.XenLvName.Parse(lv.Name))
+                .Where(n => n.Kind is Formats.Xen.XenLvKind.VhdVdi or Formats.Xen.XenLvKind.RawVdi && n.VdiUuid is { } u && !pending.Contains(u))
+                .Select(n => n.VdiUuid!.Value).ToList();
+            examined++;
+            if (missing.Count == 0)
+            {
+                continue;
+            }
+
+            var assembled = SrAssembler.Assemble(sources, new RingVgMetadata(version));
+            foreach (var sr in assembled.Srs)
+            {
+                result.Add(sr);
+                pending.UnionWith(sr.Vdis.Select(v => v.Uuid));
+            }
+        }
+
+        if (versions.Count > 0)
+        {
+            notes.Add($"searched {examined} older metadata version(s) in the metadata area rings for VDIs missing from the current metadata");
+        }
+
+        return result;
     }
 
     /// <summary>The readable summary (DIR/report.txt; the CLI prints the same).</summary>

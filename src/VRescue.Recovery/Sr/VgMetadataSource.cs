@@ -2,6 +2,7 @@
 using System.Globalization;
 using VRescue.Formats.Common;
 using VRescue.Formats.Lvm;
+using VRescue.Recovery.Lvm;
 using VRescue.Recovery.Probe;
 using VRescue.Storage;
 using VRescue.Storage.Lvm;
@@ -25,7 +26,8 @@ public enum VgMetadataKind
 /// <param name="Kind">Where the metadata comes from.</param>
 /// <param name="Seqno">VG seqno of the version used (known after assembly; requested seqno for <see cref="VgMetadataKind.RingSeqno"/>).</param>
 /// <param name="Path">Backup file path for <see cref="VgMetadataKind.BackupFile"/>.</param>
-public sealed record VgMetadataChoice(VgMetadataKind Kind, long? Seqno = null, string? Path = null)
+/// <param name="Crc">Text CRC of a ring version (seqnos can repeat after a vgcfgrestore).</param>
+public sealed record VgMetadataChoice(VgMetadataKind Kind, long? Seqno = null, string? Path = null, string? Crc = null)
 {
     public static VgMetadataChoice Current { get; } = new(VgMetadataKind.Current);
 
@@ -41,7 +43,7 @@ public sealed record VgMetadataChoice(VgMetadataKind Kind, long? Seqno = null, s
     public string Describe() => Kind switch
     {
         VgMetadataKind.Current => Seqno is { } s ? $"current metadata (seqno {s})" : "current metadata",
-        VgMetadataKind.RingSeqno => $"metadata seqno {Seqno} from the metadata area ring",
+        VgMetadataKind.RingSeqno => $"metadata seqno {Seqno}{(Crc is null ? "" : $" (crc {Crc})")} from the metadata area ring",
         VgMetadataKind.BackupFile => Seqno is { } s ? $"backup file {Path} (seqno {s})" : $"backup file {Path}",
         _ => Kind.ToString(),
     };
@@ -148,9 +150,7 @@ public sealed class BackupFileVgMetadata : IVgMetadataSource
     public IReadOnlyList<VgSelection> Select(IReadOnlyList<SrPhysicalVolume> pvs)
     {
         var vg = VolumeGroup;
-        var ids = vg.PhysicalVolumes.Select(p => LvmUuid.Strip(p.Id)).ToHashSet();
-        var members = pvs.Where(p => (p.Report.PvUuid is { } u && ids.Contains(LvmUuid.Strip(u)))
-            || (p.Report.PvUuid is null && p.Report.Metadata?.VolumeGroup?.Id is { } id && LvmUuid.Strip(id) == LvmUuid.Strip(vg.Id))).ToList();
+        var members = PvMatching.ByLabel(vg, pvs);
         var findings = new List<SourcedFinding>();
         if (members.Count == 0)
         {
@@ -163,17 +163,86 @@ public sealed class BackupFileVgMetadata : IVgMetadataSource
 }
 
 /// <summary>
-/// An older metadata version from the metadata area ring buffer. Placeholder until `lvm history` (issue 3) is merged:
-/// selecting it fails with a message that names the alternatives.
+/// An older metadata version from the metadata area ring buffer (or any copy `vrescue lvm history` found on the
+/// disks). Its PVs are matched to the disks by label uuid, else by the PV the version was found on (an SR re-created
+/// on the same device has a new PV uuid but the old VG text still lies in its ring).
 /// </summary>
-public sealed class RingVgMetadata(long seqno) : IVgMetadataSource
+public sealed class RingVgMetadata : IVgMetadataSource
 {
-    public VgMetadataChoice Choice { get; } = new(VgMetadataKind.RingSeqno, seqno);
+    private readonly LvmVgVersion? _version;
+    private readonly long _seqno;
+    private readonly string? _crc;
 
-    public IReadOnlyList<VgSelection> Select(IReadOnlyList<SrPhysicalVolume> pvs) =>
-        throw new VgMetadataUnavailableException(
-            $"--seqno {seqno}: reading older metadata versions from the metadata area ring is not yet available in this build " +
-            "(it comes with `vrescue lvm history`); use the current metadata, or --vg-file with a vgcfgbackup / /etc/lvm/backup file");
+    /// <summary>The version with <paramref name="seqno"/> (and <paramref name="crc"/> when seqnos repeat), read from the disks on Select.</summary>
+    public RingVgMetadata(long seqno, string? crc = null)
+    {
+        _seqno = seqno;
+        _crc = crc;
+        Choice = new VgMetadataChoice(VgMetadataKind.RingSeqno, seqno);
+    }
+
+    /// <summary>A version already picked from a history.</summary>
+    public RingVgMetadata(LvmVgVersion version)
+    {
+        _version = version;
+        _seqno = version.Seqno;
+        Choice = new VgMetadataChoice(VgMetadataKind.RingSeqno, version.Seqno, Crc: version.CrcText);
+    }
+
+    public VgMetadataChoice Choice { get; private set; }
+
+    public IReadOnlyList<VgSelection> Select(IReadOnlyList<SrPhysicalVolume> pvs)
+    {
+        var version = _version ?? Pick(pvs);
+        Choice = Choice with { Crc = version.CrcText };
+        var vg = version.VolumeGroup;
+        var foundOn = version.Locations.Where(l => l.Pv is not null).Select(l => (l.Pv!.Disk, l.Pv.DiskOffsetBytes)).ToHashSet();
+        var byLabel = PvMatching.ByLabel(vg, pvs);
+        var members = byLabel.Count > 0 || vg.PhysicalVolumes.Count != 1
+            ? byLabel
+            : pvs.Where(p => foundOn.Contains((p.Disk, p.DiskOffsetBytes))).Take(1).ToList();
+        var findings = new List<SourcedFinding>();
+        if (members.Count == 0)
+        {
+            findings.Add(new SourcedFinding(new Finding(ProbeFindingMap.PvMissing, Severity.Error,
+                $"none of the PVs of {vg.Name} seqno {vg.Seqno} ({string.Join(", ", vg.PhysicalVolumes.Select(p => p.Id))}) is among the sources"),
+                pvs.FirstOrDefault()?.Disk.Name ?? vg.Name));
+        }
+
+        return [new VgSelection(vg, members, Choice, members.FirstOrDefault()?.Disk.Name ?? vg.Name, findings)];
+    }
+
+    private LvmVgVersion Pick(IReadOnlyList<SrPhysicalVolume> pvs)
+    {
+        var disks = pvs.Select(p => p.Disk).Distinct().ToList();
+        var history = LvmHistoryReader.Read(disks);
+        var want = _crc is null ? null : (_crc.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? _crc[2..] : _crc).PadLeft(8, '0');
+        var matches = history.Vgs.SelectMany(h => h.Versions)
+            .Where(v => v.Seqno == _seqno && (want is null || string.Equals(v.CrcText, want, StringComparison.OrdinalIgnoreCase)))
+            .ToList();
+        return matches.Count switch
+        {
+            1 => matches[0],
+            0 => throw new VgMetadataUnavailableException(
+                $"no metadata version with seqno {_seqno}{(_crc is null ? "" : $" and crc {_crc}")} on the sources; `vrescue lvm history` lists the versions found: " +
+                string.Join("; ", history.Vgs.Select(h => $"{h.VgName}: seqno {string.Join(",", h.Versions.Select(v => v.Seqno).Distinct())}"))),
+            _ => throw new VgMetadataUnavailableException(
+                $"{matches.Count} different versions have seqno {_seqno} (a vgcfgrestore rollback, or several VGs); choose one with --crc: " +
+                string.Join(", ", matches.Select(m => $"{m.CrcText} ({m.VgName}, {m.VolumeGroup.LogicalVolumes.Count} LVs)"))),
+        };
+    }
+}
+
+/// <summary>How a VG text's PV entries are matched to PVs found on the disks.</summary>
+internal static class PvMatching
+{
+    /// <summary>By PV uuid in the label; a PV without a label counts when its own metadata area names this VG uuid.</summary>
+    public static List<SrPhysicalVolume> ByLabel(LvmVolumeGroup vg, IReadOnlyList<SrPhysicalVolume> pvs)
+    {
+        var ids = vg.PhysicalVolumes.Select(p => LvmUuid.Strip(p.Id)).ToHashSet();
+        return pvs.Where(p => (p.Report.PvUuid is { } u && ids.Contains(LvmUuid.Strip(u)))
+            || (p.Report.PvUuid is null && p.Report.Metadata?.VolumeGroup?.Id is { } id && LvmUuid.Strip(id) == LvmUuid.Strip(vg.Id))).ToList();
+    }
 }
 
 /// <summary>A PV found on a disk: where, the view onto it, and what its label and metadata areas say.</summary>
