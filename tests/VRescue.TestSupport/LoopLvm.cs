@@ -15,15 +15,27 @@ public sealed class LoopLvm : IDisposable
     private readonly Dictionary<string, string> _env;
 
     public LoopLvm(long sizeBytes)
+        : this(null, 0, sizeBytes)
+    {
+    }
+
+    /// <summary>
+    /// Attaches an existing image (not deleted on dispose) at <paramref name="offsetBytes"/> for
+    /// <paramref name="sizeBytes"/>, e.g. a partition of a disk image; with a null path a new sparse image is made.
+    /// </summary>
+    public LoopLvm(string? imagePath, long offsetBytes, long sizeBytes)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("vrescue-lvm-").FullName;
-        ImagePath = Path.Combine(Directory, "pv.img");
-        using (var f = new FileStream(ImagePath, FileMode.CreateNew))
+        ImagePath = imagePath ?? Path.Combine(Directory, "pv.img");
+        if (imagePath is null)
         {
+            using var f = new FileStream(ImagePath, FileMode.CreateNew);
             f.SetLength(sizeBytes);
         }
 
-        Device = Repo.Run("losetup", $"-f --show \"{ImagePath}\"").Trim();
+        Device = imagePath is null
+            ? Repo.Run("losetup", $"-f --show \"{ImagePath}\"").Trim()
+            : Repo.Run("losetup", $"-f --show -o {offsetBytes} --sizelimit {sizeBytes} \"{ImagePath}\"").Trim();
         File.WriteAllText(Path.Combine(Directory, "lvm.conf"), $$"""
             devices {
                 filter = [ "a|^{{Device}}$|", "r|.*|" ]
