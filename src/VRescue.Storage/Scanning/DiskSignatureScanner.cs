@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace VRescue.Storage.Scanning;
 
@@ -42,8 +43,8 @@ public readonly record struct DiskScanProgress(long ScannedBytes, long TotalByte
 /// <summary>Tuning for <see cref="DiskSignatureScanner.Scan"/>; the defaults suit disks and images.</summary>
 public sealed record DiskScanOptions
 {
-    /// <summary>Bytes per read (a multiple of 512; 8 MiB keeps a disk streaming while staying cache friendly).</summary>
-    public int BufferBytes { get; init; } = 8 << 20;
+    /// <summary>Bytes per read (a multiple of 512; 4 MiB, like dd bs=4M, keeps a disk streaming and the buffers in cache).</summary>
+    public int BufferBytes { get; init; } = 4 << 20;
 
     /// <summary>Buffers in flight: one being scanned, the rest being filled by the read-ahead thread.</summary>
     public int BufferCount { get; init; } = 3;
@@ -255,6 +256,8 @@ public static class DiskSignatureScanner
     /// Classifies each whole sector of <paramref name="buffer"/> (which starts at absolute <paramref name="baseOffset"/>)
     /// and appends hits. Returns false when <paramref name="maxHits"/> was reached.
     /// </summary>
+    // Fully optimised from the first call: a CLI scan is over before tiered JIT would promote the loop.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static bool ScanBuffer(ReadOnlySpan<byte> buffer, long baseOffset, List<DiskSignatureHit> hits, int maxHits)
     {
         var sectors = buffer.Length / SectorBytes;
@@ -277,6 +280,7 @@ public static class DiskSignatureScanner
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DiskSignatureKind? Classify(ReadOnlySpan<byte> s, ulong head)
     {
         if (head == 0 && BinaryPrimitives.ReadUInt64LittleEndian(s[0x30..]) == 0 && BinaryPrimitives.ReadUInt64LittleEndian(s[504..]) == 0 &&
@@ -319,6 +323,7 @@ public static class DiskSignatureScanner
         return null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool LooksLikeExtSuperblock(ReadOnlySpan<byte> s)
     {
         var logBlock = BinaryPrimitives.ReadUInt32LittleEndian(s[ExtLogBlockSize..]);
@@ -333,6 +338,7 @@ public static class DiskSignatureScanner
             && BinaryPrimitives.ReadUInt32LittleEndian(s[ExtRevLevel..]) <= 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool LooksLikeFatBootSector(ReadOnlySpan<byte> s)
     {
         if (s[0] is not (0xEB or 0xE9))
