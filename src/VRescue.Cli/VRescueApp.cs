@@ -23,6 +23,7 @@ public static class VRescueApp
         root.Subcommands.Add(new RecoverCommand());
         root.Subcommands.Add(new Commands.Lvm.LvmCommand());
         root.Subcommands.Add(new Commands.Guard.GuardCommand());
+        root.Subcommands.Add(new Commands.Partitions.PartitionsCommand());
         return root;
     }
 

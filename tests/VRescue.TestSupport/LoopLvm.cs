@@ -21,21 +21,38 @@ public sealed class LoopLvm : IDisposable
 
     /// <summary>One sparse image and loop device per size (a multi-PV setup), all in one filter.</summary>
     public LoopLvm(params long[] sizesBytes)
+        : this(sizesBytes.Select(size => ((string?)null, 0L, size)).ToArray())
+    {
+    }
+
+    /// <summary>
+    /// Attaches an existing image (not deleted on dispose) at <paramref name="offsetBytes"/> for
+    /// <paramref name="sizeBytes"/>, e.g. a partition of a disk image; with a null path a new sparse image is made.
+    /// </summary>
+    public LoopLvm(string? imagePath, long offsetBytes, long sizeBytes)
+        : this([(imagePath, offsetBytes, sizeBytes)])
+    {
+    }
+
+    private LoopLvm((string? ImagePath, long OffsetBytes, long SizeBytes)[] specs)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("vrescue-lvm-").FullName;
         var devices = new List<string>();
         var images = new List<string>();
         try
         {
-            foreach (var size in sizesBytes)
+            foreach (var (existing, offset, size) in specs)
             {
-                var image = Path.Combine(Directory, images.Count == 0 ? "pv.img" : $"pv{images.Count}.img");
-                using (var f = new FileStream(image, FileMode.CreateNew))
+                var image = existing ?? Path.Combine(Directory, images.Count == 0 ? "pv.img" : $"pv{images.Count}.img");
+                if (existing is null)
                 {
+                    using var f = new FileStream(image, FileMode.CreateNew);
                     f.SetLength(size);
                 }
 
-                devices.Add(Repo.Run("losetup", $"-f --show \"{image}\"").Trim());
+                devices.Add(existing is null
+                    ? Repo.Run("losetup", $"-f --show \"{image}\"").Trim()
+                    : Repo.Run("losetup", $"-f --show -o {offset} --sizelimit {size} \"{image}\"").Trim());
                 images.Add(image);
             }
         }
