@@ -41,7 +41,7 @@ public static class ProbeFindingMap
             LvBeyondSource or LvBeyondPv or "LVM_PV_TRUNCATED" => (FailureMode.TruncatedImage, $"image the whole device again (ddrescue), or vrescue export {q} --out DIR for partial output"),
             VdiUnreadable => (FailureMode.VdiErrors, $"vrescue vhd check {q} --vdi {vdiUuid}"),
             VdiParentMissing => (FailureMode.VdiErrors, $"vrescue lvm history {q} (the parent LV may survive in an older metadata version)"),
-            VdiHiddenLeaf or MgtRecordWithoutLv or MgtDeletedRecord => (FailureMode.VdiDeleted, $"vrescue lvm history {q}"),
+            VdiHiddenLeaf or MgtRecordWithoutLv or MgtDeletedRecord => (FailureMode.VdiDeleted, $"vrescue recover {q} --out DIR (older metadata versions: vrescue lvm history {q})"),
             _ when f.Severity == Severity.Info => (FailureMode.None, null),
             _ when f.Code.StartsWith("GPT_", StringComparison.Ordinal) || f.Code.StartsWith("MBR_", StringComparison.Ordinal)
                 => (FailureMode.PartitionTableDamaged, $"vrescue partitions scan {q}"),
