@@ -24,6 +24,7 @@ public static class VRescueApp
         root.Subcommands.Add(new Commands.Lvm.LvmCommand());
         root.Subcommands.Add(new Commands.Guard.GuardCommand());
         root.Subcommands.Add(new Commands.Partitions.PartitionsCommand());
+        root.Subcommands.Add(new Commands.Vhd.VhdCommand());
         return root;
     }
 

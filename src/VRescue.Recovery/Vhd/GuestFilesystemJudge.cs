@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using System.Numerics;
+using VRescue.Formats.Common;
+using VRescue.Formats.Ext;
+using VRescue.Storage;
+using VRescue.Storage.Partitions;
+
+namespace VRescue.Recovery.Vhd;
+
+/// <summary>A filesystem or volume found inside the guest disk, judged by its own structures.</summary>
+/// <remarks>Partition: Partition number, or null for the whole disk.</remarks>
+/// <remarks>Type: ext2, ext3, ext4, xfs, ntfs, swap, lvm2-pv, or unknown.</remarks>
+/// <remarks>Health: healthy, damaged, lost-ranges (structures fine but bad ranges fall inside), unknown.</remarks>
+/// <remarks>BadAreas: What the lost ranges hit, in the filesystem's own terms (groups, inode ranges, data blocks).</remarks>
+/// <remarks>NextStep: The read-only check to run on the exported image.</remarks>
+public sealed record GuestVolume(
+    int? Partition, long StartBytes, long SizeBytes, string Type, string? Label, string? Uuid, string Health,
+    IReadOnlyList<Finding> Findings, IReadOnlyList<string> BadAreas, string? NextStep);
+
+/// <summary>The guest disk: its partition table and volumes.</summary>
+public sealed record GuestReport(string PartitionTable, IReadOnlyList<GuestVolume> Volumes, IReadOnlyList<Finding> Findings);
+
+/// <summary>
+/// Identifies what is inside a (repaired) VDI and how hurt it is: partition table (MBR/GPT), ext2/3/4 with superblock
+/// backups, group descriptors and their checksums, XFS, NTFS with its MFT mirror, swap, LVM PVs; maps lost ranges
+/// onto block groups and inode numbers; suggests the read-only checker to run next.
+/// </summary>
+public static class GuestFilesystemJudge
+{
+    private const int MaxBadAreas = 64;
+    private const long MaxGroups = 1 << 20;
+
+    /// <remarks>image: How to name the exported image in suggested commands.</remarks>
+    public static GuestReport Judge(IBlockSource guest, IReadOnlyList<VhdBadRange> bad, string image)
+    {
+        var findings = new List<Finding>();
+        PartitionTableReport? table = null;
+        try
+        {
+            table = PartitionTableReader.Read(guest);
+            findings.AddRange(table.Findings);
+        }
+        catch (Exception e) when (e is IOException or CorruptDataException)
+        {
+            findings.Add(new Finding("GUEST_TABLE_UNREADABLE", Severity.Warning, "guest partition table unreadable: " + e.Message, 0));
+        }
+
+        var volumes = new List<GuestVolume>();
+        if (table is { Kind: not PartitionTableKind.None })
+        {
+            foreach (var p in table.Partitions)
+            {
+                var size = Math.Max(0, Math.Min(p.SizeBytes, guest.LengthBytes - p.StartBytes));
+                volumes.Add(JudgeVolume(guest.Slice(p.StartBytes, size), p.Index, p.StartBytes, bad, image));
+            }
+        }
+        else
+        {
+            volumes.Add(JudgeVolume(guest, null, 0, bad, image));
+        }
+
+        return new GuestReport(table?.Kind.ToString().ToLowerInvariant() ?? "unknown", volumes, findings);
+    }
+
+    private static GuestVolume JudgeVolume(IBlockSource volume, int? partition, long start, IReadOnlyList<VhdBadRange> bad, string image)
+    {
+        var head = new byte[8192];
+        VhdRecoveredSource.ReadZeroFilled(volume, 0, head);
+        var openVolume = partition is null ? $"{image}"
+            : $"$(losetup -r -f --show -o {start} --sizelimit {volume.LengthBytes} {image})";
+        var localBad = bad.Where(r => r.EndBytes > start && r.OffsetBytes < start + volume.LengthBytes)
+            .Select(r => new VhdBadRange(Math.Max(0, r.OffsetBytes - start), Math.Min(r.EndBytes, start + volume.LengthBytes) - Math.Max(r.OffsetBytes, start), r.Reason))
+            .ToList();
+        var lostNote = localBad.Select(r => $"bytes {r.OffsetBytes}-{r.EndBytes - 1} of the volume lost ({r.Reason})").Take(MaxBadAreas).ToList();
+
+        if (Ext4Superblock.LooksLikeExt(head))
+        {
+            return JudgeExt(volume, partition, start, head, localBad, openVolume);
+        }
+
+        if (head.AsSpan(0, 4).SequenceEqual("XFSB"u8))
+        {
+            return new GuestVolume(partition, start, volume.LengthBytes, "xfs", null, null, localBad.Count > 0 ? "lost-ranges" : "unknown", [], lostNote,
+                $"xfs_repair -n {(partition is null ? "-f " : "")}{openVolume}");
+        }
+
+        if (head.AsSpan(3, 8).SequenceEqual("NTFS    "u8))
+        {
+            return JudgeNtfs(volume, partition, start, head, localBad, lostNote, openVolume);
+        }
+
+        if (head.AsSpan(4086, 10).SequenceEqual("SWAPSPACE2"u8) || head.AsSpan(4086, 10).SequenceEqual("SWAP-SPACE"u8))
+        {
+            return new GuestVolume(partition, start, volume.LengthBytes, "swap", null, null, localBad.Count > 0 ? "lost-ranges" : "healthy", [], lostNote,
+                "nothing to check: swap holds no files (mkswap it after restore)");
+        }
+
+        for (var s = 0; s < 4; s++)
+        {
+            if (head.AsSpan(s * 512, 8).SequenceEqual("LABELONE"u8))
+            {
+                return new GuestVolume(partition, start, volume.LengthBytes, "lvm2-pv", null, null, localBad.Count > 0 ? "lost-ranges" : "unknown", [], lostNote,
+                    $"pvck --dump headers {openVolume}; then vgscan and lvs on it read-only, and check each LV's filesystem");
+            }
+        }
+
+        return new GuestVolume(partition, start, volume.LengthBytes, "unknown", null, null, localBad.Count > 0 ? "lost-ranges" : "unknown", [], lostNote, null);
+    }
+
+    private static GuestVolume JudgeExt(IBlockSource volume, int? partition, long start, byte[] head, List<VhdBadRange> bad, string openVolume)
+    {
+        var sb = Ext4Superblock.Decode(head.AsSpan(Ext4Superblock.OffsetBytes, Ext4Superblock.SizeBytes));
+        var findings = sb.Validate().Select(f => f.Rebase(start)).ToList();
+        var type = sb.Kind.ToString().ToLowerInvariant();
+        var areas = new List<string>();
+        var blockSize = (long)(sb.BlockSizeBytes ?? 1024);
+        var firstData = BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.FirstDataBlockOffset));
+        var perGroup = (long)BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.BlocksPerGroupOffset));
+        var inodesPerGroup = (long)BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.InodesPerGroupOffset));
+        var inodeSize = (long)BinaryPrimitives.ReadUInt16LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.InodeSizeOffset));
+        var is64 = (sb.FeatureIncompat & Ext4Superblock.Incompat64Bit) != 0;
+        var descSize = is64 ? Math.Max(32, (int)BinaryPrimitives.ReadUInt16LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.DescSizeOffset))) : 32;
+        string? backupHint = null;
+        if (perGroup <= 0 || inodesPerGroup <= 0 || inodeSize < 128 || sb.BlocksCount <= firstData || sb.BlockSizeBytes is null)
+        {
+            findings.Add(new Finding("EXT_GEOMETRY", Severity.Error, "superblock geometry (blocks per group, inodes per group, inode size) is not sane", start + 1024));
+            return new GuestVolume(partition, start, volume.LengthBytes, type, sb.VolumeName, sb.Uuid.ToString(), "damaged", findings, areas,
+                $"e2fsck -fn -b {8 * 1024 * Math.Max(1, blockSize / 1024)} -B {blockSize} {openVolume}");
+        }
+
+        var groups = Math.Min(MaxGroups, ((long)sb.BlocksCount - firstData + perGroup - 1) / perGroup);
+        if ((long)sb.BlocksCount * blockSize > volume.LengthBytes)
+        {
+            findings.Add(new Finding("EXT_BEYOND_VOLUME", Severity.Error,
+                $"the filesystem has {sb.BlocksCount} blocks of {blockSize} bytes, more than the {volume.LengthBytes}-byte volume holds", start + 1024 + 4));
+        }
+
+        // Superblock backups (sparse_super: groups 0, 1 and powers of 3, 5, 7).
+        var backups = BackupGroups(groups, (sb.FeatureRoCompat & Ext4Superblock.RoCompatSparseSuper) != 0).Take(8).ToList();
+        var goodBackups = 0;
+        var buffer = new byte[1024];
+        foreach (var g in backups)
+        {
+            var at = (firstData + g * perGroup) * blockSize;
+            VhdRecoveredSource.ReadZeroFilled(volume, at, buffer);
+            var backup = Ext4Superblock.Decode(buffer);
+            if (backup.Magic == Ext4Superblock.MagicValue && backup.Uuid == sb.Uuid && backup.BlocksCount == sb.BlocksCount)
+            {
+                goodBackups++;
+                backupHint ??= $"{firstData + g * perGroup}";
+            }
+            else
+            {
+                findings.Add(new Finding("EXT_BACKUP_SUPERBLOCK", Severity.Warning, $"superblock backup of group {g} at fs block {firstData + g * perGroup} is missing or differs from the primary",
+                    start + at, "s_magic", $"0x{backup.Magic:X4}", "0xEF53"));
+            }
+        }
+
+        // Group descriptors (right after the primary superblock's block; meta_bg places them elsewhere).
+        var gdtBad = 0;
+        if ((sb.FeatureIncompat & Ext4Superblock.IncompatMetaBg) == 0)
+        {
+            var gdtAt = (firstData + 1) * blockSize;
+            var gdt = new byte[checked((int)Math.Min(groups * descSize, 64L << 20))];
+            VhdRecoveredSource.ReadZeroFilled(volume, gdtAt, gdt);
+            var seed = ChecksumSeed(sb);
+            for (long g = 0; g < gdt.Length / descSize; g++)
+            {
+                var d = gdt.AsSpan((int)(g * descSize), descSize);
+                var (bb, ib, it) = Locations(d, is64 && descSize >= 64);
+                var problem = bb >= sb.BlocksCount || ib >= sb.BlocksCount || it >= sb.BlocksCount || bb == 0 || ib == 0 || it == 0 ? "points outside the filesystem"
+                    : sb.HasMetadataChecksum && DescriptorChecksum(seed, (uint)g, d) != BinaryPrimitives.ReadUInt16LittleEndian(d[0x1E..]) ? "checksum does not match"
+                    : null;
+                if (problem is not null && gdtBad++ < 16)
+                {
+                    findings.Add(new Finding("EXT_GROUP_DESCRIPTOR", Severity.Error, $"group descriptor {g} {problem}", start + gdtAt + g * descSize, $"bg[{g}]"));
+                }
+
+                foreach (var r in bad)
+                {
+                    Describe(r, g, bb, ib, it, blockSize, inodesPerGroup, inodeSize, areas);
+                }
+            }
+        }
+
+        // Lost ranges in data areas (outside the per-group metadata described above).
+        foreach (var r in bad)
+        {
+            var first = r.OffsetBytes / blockSize;
+            var last = (r.EndBytes - 1) / blockSize;
+            if (areas.Count < MaxBadAreas)
+            {
+                areas.Add($"fs blocks {first}-{last} (groups {(first - firstData) / perGroup}-{(last - firstData) / perGroup}) lost; the files using them: debugfs -R \"icheck {first} {last}\" then \"ncheck <inode>\"");
+            }
+        }
+
+        if (goodBackups < backups.Count)
+        {
+            findings.Add(new Finding("EXT_BACKUPS_SUMMARY", Severity.Info, $"{goodBackups} of {backups.Count} superblock backups checked are intact", start + 1024));
+        }
+
+        var primaryBad = findings.Any(f => f.Severity == Severity.Error && f.Code is "EXT_BAD_CHECKSUM" or "EXT_BAD_BLOCK_SIZE");
+        var damaged = findings.Any(f => f.Severity == Severity.Error);
+        var health = damaged ? "damaged" : bad.Count > 0 ? "lost-ranges" : findings.Any(f => f.Severity == Severity.Warning) ? "warnings" : "healthy";
+        var next = primaryBad && backupHint is not null
+            ? $"e2fsck -fn -b {backupHint} -B {blockSize} {openVolume}"
+            : $"e2fsck -fn {openVolume}";
+        return new GuestVolume(partition, start, volume.LengthBytes, type, sb.VolumeName, sb.Uuid.ToString(), health, findings, areas.Take(MaxBadAreas).ToList(), next);
+    }
+
+    private static void Describe(VhdBadRange r, long group, ulong bb, ulong ib, ulong it, long blockSize, long inodesPerGroup, long inodeSize, List<string> areas)
+    {
+        if (areas.Count >= MaxBadAreas)
+        {
+            return;
+        }
+
+        var first = r.OffsetBytes / blockSize;
+        var last = (r.EndBytes - 1) / blockSize;
+        if ((long)bb >= first && (long)bb <= last)
+        {
+            areas.Add($"group {group}: block bitmap (fs block {bb}) lost");
+        }
+
+        if ((long)ib >= first && (long)ib <= last)
+        {
+            areas.Add($"group {group}: inode bitmap (fs block {ib}) lost");
+        }
+
+        var tableBlocks = (inodesPerGroup * inodeSize + blockSize - 1) / blockSize;
+        var tFirst = Math.Max(first, (long)it);
+        var tLast = Math.Min(last, (long)it + tableBlocks - 1);
+        if (tFirst <= tLast)
+        {
+            var perBlock = blockSize / inodeSize;
+            var inodeFirst = group * inodesPerGroup + (tFirst - (long)it) * perBlock + 1;
+            var inodeLast = group * inodesPerGroup + (tLast - (long)it + 1) * perBlock;
+            areas.Add($"group {group}: inode table blocks {tFirst}-{tLast} lost: inodes {inodeFirst}-{inodeLast}");
+        }
+    }
+
+    private static (ulong BlockBitmap, ulong InodeBitmap, ulong InodeTable) Locations(ReadOnlySpan<byte> d, bool hi)
+    {
+        return (U(d, 0x0, 0x20, hi), U(d, 0x4, 0x24, hi), U(d, 0x8, 0x28, hi));
+    }
+
+    private static ulong U(ReadOnlySpan<byte> d, int lo, int hiOffset, bool hi) =>
+        BinaryPrimitives.ReadUInt32LittleEndian(d[lo..]) | (hi ? (ulong)BinaryPrimitives.ReadUInt32LittleEndian(d[hiOffset..]) << 32 : 0);
+
+    // fs/ext4/super.c: s_csum_seed = crc32c(~0, s_uuid) unless metadata_csum_seed stores it (s_checksum_seed @0x270).
+    private static uint ChecksumSeed(Ext4Superblock sb)
+    {
+        if ((sb.FeatureIncompat & 0x2000) != 0)
+        {
+            return BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(0x270));
+        }
+
+        return Crc32C(~0u, sb.Raw.AsSpan(0x68, 16));
+    }
+
+    // fs/ext4/super.c ext4_group_desc_csum: crc32c(seed, le32 group, descriptor with bg_checksum as zero) & 0xFFFF.
+    private static ushort DescriptorChecksum(uint seed, uint group, ReadOnlySpan<byte> desc)
+    {
+        Span<byte> g = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(g, group);
+        var crc = Crc32C(seed, g);
+        crc = Crc32C(crc, desc[..0x1E]);
+        crc = Crc32C(crc, [0, 0]);
+        crc = Crc32C(crc, desc[0x20..]);
+        return (ushort)(crc & 0xFFFF);
+    }
+
+    private static uint Crc32C(uint crc, ReadOnlySpan<byte> data)
+    {
+        foreach (var b in data)
+        {
+            crc = BitOperations.Crc32C(crc, b);
+        }
+
+        return crc;
+    }
+
+    private static IEnumerable<long> BackupGroups(long groups, bool sparse)
+    {
+        if (!sparse)
+        {
+            for (long g = 1; g < groups; g++)
+            {
+                yield return g;
+            }
+
+            yield break;
+        }
+
+        var set = new SortedSet<long>();
+        if (groups > 1)
+        {
+            set.Add(1);
+        }
+
+        foreach (var b in new long[] { 3, 5, 7 })
+        {
+            for (var p = b; p < groups; p *= b)
+            {
+                set.Add(p);
+            }
+        }
+
+        foreach (var g in set)
+        {
+            yield return g;
+        }
+    }
+
+    private static GuestVolume JudgeNtfs(IBlockSource volume, int? partition, long start, byte[] head, List<VhdBadRange> bad, List<string> lostNote, string openVolume)
+    {
+        var findings = new List<Finding>();
+        var bytesPerSector = BinaryPrimitives.ReadUInt16LittleEndian(head.AsSpan(0x0B));
+        var sectorsPerCluster = head[0x0D];
+        var cluster = (long)bytesPerSector * sectorsPerCluster;
+        var mft = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(0x30)) * cluster;
+        var mirror = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(0x38)) * cluster;
+        var health = bad.Count > 0 ? "lost-ranges" : "healthy";
+        if (cluster <= 0 || mft <= 0 || mirror <= 0 || mft >= volume.LengthBytes || mirror >= volume.LengthBytes)
+        {
+            findings.Add(new Finding("NTFS_BOOT", Severity.Error, "NTFS boot sector has no sane MFT / MFT mirror location", start + 0x30));
+            health = "damaged";
+        }
+        else
+        {
+            // The mirror holds the first four MFT records ($MFT, $MFTMirr, $LogFile, $Volume), 1 KiB each.
+            var a = new byte[4096];
+            var b = new byte[4096];
+            VhdRecoveredSource.ReadZeroFilled(volume, mft, a);
+            VhdRecoveredSource.ReadZeroFilled(volume, mirror, b);
+            if (!a.AsSpan(0, 4).SequenceEqual("FILE"u8))
+            {
+                findings.Add(new Finding("NTFS_MFT", Severity.Error, "the MFT does not start with a FILE record", start + mft));
+                health = "damaged";
+            }
+
+            if (!a.AsSpan().SequenceEqual(b))
+            {
+                findings.Add(new Finding("NTFS_MFT_MIRROR", Severity.Warning, "the MFT mirror differs from the first MFT records", start + mirror));
+                health = health == "healthy" ? "warnings" : health;
+            }
+        }
+
+        return new GuestVolume(partition, start, volume.LengthBytes, "ntfs", null, null, health, findings, lostNote, $"ntfsfix -n {openVolume}");
+    }
+}

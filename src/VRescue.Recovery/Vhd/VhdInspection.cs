@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+using VRescue.Formats.Common;
+using VRescue.Formats.Vhd;
+using VRescue.Recovery.Probe;
+using VRescue.Storage;
+using VRescue.Storage.Vhd;
+using VRescue.Storage.Volumes;
+
+namespace VRescue.Recovery.Vhd;
+
+/// <summary>Block counts of a check, by how each block was found.</summary>
+public sealed record VhdBlockCounts(int FromBat, int ByElimination, int Inferred, int Lost, int Orphans);
+
+/// <summary>What <c>vrescue vhd check</c> reports (docs/json/vhd.md).</summary>
+public sealed record VhdCheckReport(
+    string Source,
+    string? Vdi,
+    VhdVerdict Verdict,
+    long SourceSizeBytes,
+    string? DiskType,
+    long VirtualSizeBytes,
+    long BlockSizeBytes,
+    VhdImageSummary Stored,
+    IReadOnlyList<Finding> Findings,
+    IReadOnlyList<string> Repairs,
+    VhdBlockCounts Blocks,
+    IReadOnlyList<VhdBlockPlacement> PlacedWithoutBat,
+    IReadOnlyList<VhdBadRange> BadRanges,
+    long LostBytes,
+    IReadOnlyList<VhdOrphanBlock> Orphans,
+    IReadOnlyList<string> Chain,
+    GuestReport? Guest);
+
+/// <summary>What <c>vrescue vhd repair</c> reports: the check of the input plus what was written.</summary>
+public sealed record VhdRepairReport(VhdCheckReport Check, string Out, string Format, string BadMapPath, long BytesWritten);
+
+/// <summary>A VHD to check or repair: a file, or a VDI's LV inside an SR image.</summary>
+public sealed class VhdTarget : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+
+    private VhdTarget(IBlockSource source, string path, string? vdi)
+    {
+        Source = source;
+        Path = path;
+        Vdi = vdi;
+    }
+
+    public IBlockSource Source { get; }
+
+    /// <summary>The file given on the command line (the SR image for a VDI).</summary>
+    public string Path { get; }
+
+    public string? Vdi { get; }
+
+    /// <summary>Opens <paramref name="path"/> read-only; with <paramref name="vdiUuid"/>, the VDI's LV inside the SR on it.</summary>
+    public static VhdTarget Open(string path, string? vdiUuid)
+    {
+        var file = FileBlockSource.Open(path);
+        if (vdiUuid is null)
+        {
+            var t = new VhdTarget(file, path, null);
+            t._owned.Add(file);
+            return t;
+        }
+
+        try
+        {
+            // Minimal LV lookup from the probe report; switch to SrAssembler once branch export is merged.
+            var report = SrProber.Probe([file]);
+            foreach (var sr in report.Srs)
+            {
+                var vdi = sr.Vdis.FirstOrDefault(v => string.Equals(v.Uuid, vdiUuid, StringComparison.OrdinalIgnoreCase));
+                if (vdi is null)
+                {
+                    continue;
+                }
+
+                var runs = new List<ExtentRun>();
+                foreach (var seg in vdi.Segments)
+                {
+                    var pv = sr.Pvs.FirstOrDefault(p => p.PvUuid == seg.PvUuid && !p.Missing && p.OffsetBytes is not null);
+                    if (pv is null)
+                    {
+                        continue;
+                    }
+
+                    runs.Add(new ExtentRun(seg.StartExtent, seg.ExtentCount, file.Slice(pv.OffsetBytes!.Value, file.LengthBytes - pv.OffsetBytes.Value),
+                        pv.PeStartBytes, seg.PvStartExtent));
+                }
+
+                var extents = vdi.Segments.Sum(s => s.ExtentCount);
+                var lv = new ExtentMappedSource($"{path}: LV {vdi.LvName}", sr.ExtentSizeBytes, extents, runs);
+                var t = new VhdTarget(lv, path, vdi.Uuid);
+                t._owned.Add(file);
+                return t;
+            }
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+
+        file.Dispose();
+        throw new FileNotFoundException($"{path}: no VDI {vdiUuid} in the SR found there (vrescue probe {path} lists the VDIs)");
+    }
+
+    internal void Own(IDisposable d) => _owned.Add(d);
+
+    public void Dispose() => _owned.ForEach(d => d.Dispose());
+}
+
+/// <summary>Check and repair of one VHD: analysis, parent chain, guest filesystem judgement, output.</summary>
+public static class VhdInspection
+{
+    /// <summary>Analyses <paramref name="target"/> read-only and judges the guest filesystems of the repaired view.</summary>
+    public static (VhdCheckReport Report, VhdRecoveryPlan Plan, IBlockSource? Guest) Check(VhdTarget target, string imageName = "<repaired image>")
+    {
+        var plan = VhdRecoveryAnalyzer.Analyze(target.Source);
+        var findings = plan.Findings.ToList();
+        var chain = new List<string> { target.Source.Name };
+        IBlockSource? guest = null;
+        if (plan.IsVhd)
+        {
+            IBlockSource? parent = null;
+            if (plan.Footer!.DiskType == VhdDiskType.Differencing && plan.Header is { } header && target.Vdi is null)
+            {
+                parent = OpenParentChain(target, plan, header, findings, chain);
+            }
+
+            if (plan.Footer.DiskType != VhdDiskType.Differencing || parent is not null)
+            {
+                guest = plan.OpenGuest(parent);
+            }
+            else
+            {
+                findings.Add(new Finding("VHD_CHAIN_UNRESOLVED", Severity.Warning,
+                    "differencing disk: the parent chain was not resolved, so the guest filesystem is not judged"));
+            }
+        }
+
+        GuestReport? guestReport = null;
+        if (guest is not null && guest.LengthBytes > 0)
+        {
+            guestReport = GuestFilesystemJudge.Judge(guest, plan.BadRanges, imageName);
+        }
+
+        var placements = plan.Placements.Values;
+        var blocks = new VhdBlockCounts(
+            placements.Count(p => p.Provenance == VhdBlockProvenance.Bat),
+            placements.Count(p => p.Provenance == VhdBlockProvenance.Elimination),
+            placements.Count(p => p.Provenance == VhdBlockProvenance.Inferred),
+            plan.BadRanges.Count(r => r.Reason.StartsWith("BAT", StringComparison.Ordinal)),
+            plan.Orphans.Count);
+        var verdict = plan.Verdict == VhdVerdict.Clean && findings.Any(f => f.Severity != Severity.Info) ? VhdVerdict.Repairable : plan.Verdict;
+        var report = new VhdCheckReport(target.Path, target.Vdi, verdict, target.Source.LengthBytes, plan.Footer?.DiskType.ToString().ToLowerInvariant(),
+            plan.VirtualSizeBytes, plan.BlockSizeBytes, plan.Stored, findings, plan.Repairs, blocks,
+            placements.Where(p => p.Provenance != VhdBlockProvenance.Bat).ToList(), plan.BadRanges, plan.LostBytes, plan.Orphans, chain, guestReport);
+        return (report, plan, guest);
+    }
+
+    /// <summary>Writes the repaired disk to <paramref name="outPath"/> (never the input) and its bad map beside it.</summary>
+    public static VhdRepairReport Repair(VhdTarget target, string outPath, string format, string commandLine,
+        IProgress<long>? progress = null, CancellationToken cancel = default)
+    {
+        VhdOutputTarget.EnsureNotEvidence(target.Path, outPath);
+        var badMapPath = outPath + ".badmap";
+        VhdOutputTarget.EnsureNotEvidence(target.Path, badMapPath);
+        var (report, plan, guest) = Check(target, outPath);
+        if (!plan.IsVhd)
+        {
+            throw new CorruptDataException("VHD", "image", "VHD_NOT_FOUND", $"{target.Path}: not a VHD (no footer, header or BAT found); nothing written");
+        }
+
+        if (guest is null)
+        {
+            throw new UnsupportedFormatFeatureException("VHD", "differencing",
+                $"{target.Path}: differencing VHD whose parent chain is not resolved (keep the parents beside it); nothing written");
+        }
+
+        if (format == "vhd" && plan.Footer!.DiskType == VhdDiskType.Differencing)
+        {
+            throw new UnsupportedFormatFeatureException("VHD", "differencing-output",
+                $"{target.Path}: repair --format vhd of a differencing VHD is not supported yet; use --format raw (parents merged in)");
+        }
+
+        var written = VhdOutputTarget.WriteAtomically(outPath, handle => format == "raw"
+            ? XenVhdWriter.WriteRaw(handle, guest, progress, cancel)
+            : XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel));
+        VhdOutputTarget.WriteAtomically(badMapPath, handle =>
+        {
+            var text = System.Text.Encoding.UTF8.GetBytes(VhdBadMap.Format(plan.VirtualSizeBytes, plan.BadRanges, commandLine));
+            RandomAccess.Write(handle, text, 0);
+            return text.Length;
+        });
+        return new VhdRepairReport(report, Path.GetFullPath(outPath), format, Path.GetFullPath(badMapPath), written);
+    }
+
+    private static Func<long, byte[]?> BitmapFor(VhdRecoveryPlan plan, IBlockSource guest)
+    {
+        if (plan.Footer!.DiskType == VhdDiskType.Fixed || guest is not VhdRecoveredSource recovered)
+        {
+            // Fixed disks: allocate every block that holds non-zero data.
+            var data = new byte[VhdDynamicHeader.DefaultBlockSizeBytes];
+            return block =>
+            {
+                var from = block * data.Length;
+                var n = (int)Math.Min(data.Length, guest.LengthBytes - from);
+                guest.ReadExactlyAt(from, data.AsSpan(0, n));
+                return data.AsSpan(0, n).ContainsAnyExcept((byte)0) ? Full() : null;
+            };
+        }
+
+        return block => plan.Placements.ContainsKey(block) ? recovered.ReadBitmap(block) : null;
+    }
+
+    private static byte[] Full()
+    {
+        var b = new byte[512];
+        b.AsSpan().Fill(0xFF);
+        return b;
+    }
+
+    private static IBlockSource? OpenParentChain(VhdTarget target, VhdRecoveryPlan plan, VhdDynamicHeader header, List<Finding> findings, List<string> chain)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(target.Path))!;
+        IBlockSource? Resolve(VhdParentReference r)
+        {
+            foreach (var name in r.LocatorTexts.Append(r.Name ?? ""))
+            {
+                var file = name.Replace("file://", "", StringComparison.Ordinal).Replace('\\', '/').TrimStart('.', '/');
+                if (file.Length == 0 || file.Contains('/'))
+                {
+                    continue;
+                }
+
+                var candidate = Path.Combine(dir, file);
+                if (File.Exists(candidate))
+                {
+                    var source = FileBlockSource.Open(candidate);
+                    target.Own(source);
+                    return source;
+                }
+            }
+
+            return null;
+        }
+
+        var leafRef = new VhdParentReference(header.ParentUuid, header.ParentUnicodeName, plan.Stored.ParentLocators.Select(l => l[(l.IndexOf(": ", StringComparison.Ordinal) + 2)..]).ToList());
+        var first = Resolve(leafRef);
+        if (first is null)
+        {
+            findings.Add(new Finding("VHD_PARENT_NOT_FOUND", Severity.Error,
+                $"parent {header.ParentUuid} (\"{header.ParentUnicodeName}\") not found beside {target.Path}", (long)plan.Footer!.DataOffsetBytes + VhdDynamicHeaderLayout.ParentUuid));
+            return null;
+        }
+
+        var parentChain = VhdChain.OpenWithReferences(first, Resolve);
+        findings.AddRange(parentChain.Findings.Where(f => f.Severity != Severity.Info));
+        chain.AddRange(parentChain.Images.Select(i => i.Source.Name));
+        if (parentChain.Images.Count > 0 && parentChain.Images[0].Footer!.Uuid != header.ParentUuid)
+        {
+            findings.Add(new Finding("VHD_PARENT_UUID_MISMATCH", Severity.Error,
+                $"the parent found ({parentChain.Images[0].Source.Name}) has footer uuid {parentChain.Images[0].Footer!.Uuid}, the header names {header.ParentUuid}",
+                (long)plan.Footer!.DataOffsetBytes + VhdDynamicHeaderLayout.ParentUuid, "prt_uuid", header.ParentUuid.ToString(), parentChain.Images[0].Footer!.Uuid.ToString()));
+            return null;
+        }
+
+        return parentChain.Content;
+    }
+}

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using VRescue.Formats.Vhd;
+using VRescue.Recovery.Vhd;
+using VRescue.Storage;
+
+namespace VRescue.Recovery.Tests.Vhd;
+
+/// <summary>Hostile VHDs: findings, no crash, bounded time and memory.</summary>
+public sealed class VhdHostileRepairTests
+{
+    /// <summary>A small dynamic VHD: footer copy, header at 512, BAT at 1536, one 2 MiB block at sector 4, footer.</summary>
+    private static byte[] Build(Func<VhdFooter, VhdFooter>? footerEdit = null, Func<VhdDynamicHeader, VhdDynamicHeader>? headerEdit = null, uint entry0 = 4)
+    {
+        var image = new byte[(4 + 4097 + 1) * 512];
+        var footer = footerEdit?.Invoke(new VhdFooter { DiskType = VhdDiskType.Dynamic, CurrentSizeBytes = 4 << 20, DataOffsetBytes = 512, Uuid = Guid.NewGuid() })
+            ?? new VhdFooter { DiskType = VhdDiskType.Dynamic, CurrentSizeBytes = 4 << 20, DataOffsetBytes = 512, Uuid = Guid.NewGuid() };
+        var header = headerEdit?.Invoke(new VhdDynamicHeader { TableOffsetBytes = 1536, MaxTableEntries = 2 }) ?? new VhdDynamicHeader { TableOffsetBytes = 1536, MaxTableEntries = 2 };
+        footer.Encode(image);
+        footer.Encode(image.AsSpan(image.Length - 512));
+        header.Encode(image.AsSpan(512));
+        VhdBat.FromEntries([entry0, VhdBat.Unallocated], 1536).Encode(image.AsSpan(1536, 512));
+        image.AsSpan(4 * 512, 512).Fill(0xFF);
+        image.AsSpan(5 * 512, 2 << 20).Fill(0x5A);
+        return image;
+    }
+
+    public static TheoryData<string> Cases => new() { "max-bat", "block-size-0", "block-size-2^31", "bat-into-header", "garbage-locators", "huge-size", "all-ff", "all-zero", "random" };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Hostile_vhd_gives_findings_without_crash_in_bounded_time(string which)
+    {
+        var bytes = which switch
+        {
+            "max-bat" => Build(headerEdit: h => h with { MaxTableEntries = 0xFFFFFFFF }),
+            "block-size-0" => Build(headerEdit: h => h with { BlockSizeBytes = 0 }),
+            "block-size-2^31" => Build(headerEdit: h => h with { BlockSizeBytes = 1u << 31 }),
+            "bat-into-header" => Build(entry0: 1),
+            "garbage-locators" => Build(footerEdit: f => f with { DiskType = VhdDiskType.Differencing },
+                headerEdit: h => h with { ParentUuid = Guid.NewGuid(), ParentLocators = Enumerable.Range(0, 8).Select(i => new VhdParentLocator(0x4D616358, 0xFFFFFFFF, 0xFFFFFFF0, 7, 0xFFFFFFFFFFFF0000 + (ulong)i)).ToArray() }),
+            "huge-size" => Build(footerEdit: f => f with { CurrentSizeBytes = VhdFooter.MaxCurrentSizeBytes }),
+            "all-ff" => Enumerable.Repeat((byte)0xFF, 3 << 20).ToArray(),
+            "all-zero" => new byte[3 << 20],
+            _ => RandomBytes(),
+        };
+
+        var watch = Stopwatch.StartNew();
+        var before = GC.GetTotalAllocatedBytes(precise: false);
+        var plan = VhdRecoveryAnalyzer.Analyze(new MemoryBlockSource(bytes, which));
+        if (plan.IsVhd && plan.Footer!.DiskType != VhdDiskType.Differencing)
+        {
+            var guest = plan.OpenGuest();
+            var buffer = new byte[1 << 20];
+            guest.ReadAt(0, buffer);
+            GuestFilesystemJudge.Judge(guest, plan.BadRanges, "x");
+        }
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"{which} took {watch.Elapsed}");
+        Assert.True(GC.GetTotalAllocatedBytes(precise: false) - before < 512L << 20, "allocations bounded");
+        Assert.True(!plan.IsVhd || plan.Findings.Count > 0 || which == "huge-size");
+    }
+
+    [Fact]
+    public void Hundred_thousand_garbage_bytes_after_the_header_and_a_hostile_bat_are_scanned_once()
+    {
+        var bytes = Build(headerEdit: h => h with { TableOffsetBytes = 0x7FFFFFFF_FFFFFE00 });
+        var plan = VhdRecoveryAnalyzer.Analyze(new MemoryBlockSource(bytes));
+        Assert.True(plan.IsVhd);
+        Assert.Contains(plan.Findings, f => f.Code == "VHD_TABLE_OFFSET" || f.Code == "VHD_HEADER_REBUILT");
+    }
+
+    private static byte[] RandomBytes()
+    {
+        var b = new byte[5 << 20];
+        new Random(3).NextBytes(b);
+        return b;
+    }
+}
