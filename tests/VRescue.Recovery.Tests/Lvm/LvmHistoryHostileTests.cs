@@ -11,6 +11,9 @@ namespace VRescue.Recovery.Tests.Lvm;
 /// <summary>Scanner and history on synthetic and hostile PVs: findings, never crashes, bounded memory and time.</summary>
 public sealed class LvmHistoryHostileTests
 {
+    /// <summary>A hang guard, not a speed check: bounded work finishes far below it even on a loaded machine.</summary>
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(3);
+
     private const int MiB = 1024 * 1024;
     private const int Mda = 4096;
     private const int MdaSize = MiB - Mda;
@@ -169,7 +172,7 @@ public sealed class LvmHistoryHostileTests
         watch.Stop();
         var used = GC.GetTotalAllocatedBytes(precise: true) - allocated;
         Assert.Empty(h.Vgs);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < HangGuard, $"took {watch.Elapsed}");
         Assert.True(used < 2L * 1024 * MiB, $"allocated {used / MiB} MiB");
         Assert.Contains(h.Findings, f => f.Finding.Code is "LVM_SCAN_BUDGET" or "LVM_SCAN_TEXT_UNTERMINATED" or "LVM_SCAN_TEXT_UNPARSABLE");
     }

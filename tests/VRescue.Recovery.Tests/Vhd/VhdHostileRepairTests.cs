@@ -9,6 +9,9 @@ namespace VRescue.Recovery.Tests.Vhd;
 /// <summary>Hostile VHDs: findings, no crash, bounded time and memory.</summary>
 public sealed class VhdHostileRepairTests
 {
+    /// <summary>A hang guard, not a speed check: bounded work finishes far below it even on a loaded machine.</summary>
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(3);
+
     /// <summary>A small dynamic VHD: footer copy, header at 512, BAT at 1536, one 2 MiB block at sector 4, footer.</summary>
     private static byte[] Build(Func<VhdFooter, VhdFooter>? footerEdit = null, Func<VhdDynamicHeader, VhdDynamicHeader>? headerEdit = null, uint entry0 = 4)
     {
@@ -56,7 +59,7 @@ public sealed class VhdHostileRepairTests
             GuestFilesystemJudge.Judge(guest, plan.BadRanges, "x");
         }
 
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"{which} took {watch.Elapsed}");
+        Assert.True(watch.Elapsed < HangGuard, $"{which} took {watch.Elapsed}");
         Assert.True(GC.GetTotalAllocatedBytes(precise: false) - before < 512L << 20, "allocations bounded");
         Assert.True(!plan.IsVhd || plan.Findings.Count > 0 || which == "huge-size");
     }
