@@ -218,8 +218,8 @@ public static class GuardConfigLoader
             StateDirs = f.StateDirs,
             RetryInitial = Duration(f.Retry.Initial, "retry.initial", name),
             RetryMax = Duration(f.Retry.Max, "retry.max", name),
-            TextfileDir = f.Metrics.TextfileDir,
-            MetricsListen = f.Metrics.Listen,
+            TextfileDir = string.IsNullOrEmpty(f.Metrics.TextfileDir) ? null : f.Metrics.TextfileDir,
+            MetricsListen = string.IsNullOrEmpty(f.Metrics.Listen) ? null : f.Metrics.Listen,
             Channels = f.Channels,
         };
     }
