@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Reflection;
-
 namespace VRescue.Guard.Install;
 
 /// <summary>Where <see cref="GuardInstaller"/> puts things; explicit so tests install into a temporary root.</summary>
@@ -98,11 +96,15 @@ public static class GuardInstaller
         return steps;
     }
 
-    /// <summary>The running executable when it is a single-file vrescue (not the dotnet host running vrescue.dll).</summary>
+    /// <summary>
+    /// The running executable when it is a single-file vrescue: not the dotnet host, and not an apphost with the
+    /// assemblies beside it (copying that alone would install a binary that cannot start).
+    /// </summary>
     public static string? RunningBinary()
     {
         var path = Environment.ProcessPath;
-        return path is not null && Path.GetFileName(path) != "dotnet" && string.IsNullOrEmpty(Assembly.GetEntryAssembly()?.Location) ? path : null;
+        var beside = Path.Combine(AppContext.BaseDirectory, typeof(GuardInstaller).Assembly.GetName().Name + ".dll");
+        return path is not null && Path.GetFileName(path) != "dotnet" && !File.Exists(beside) ? path : null;
     }
 
     private static void SetMode(string path, UnixFileMode mode)
