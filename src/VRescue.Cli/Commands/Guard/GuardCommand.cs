@@ -11,5 +11,7 @@ public sealed class GuardCommand : Command
     {
         Subcommands.Add(new GuardCheckCommand());
         Subcommands.Add(new GuardAdviseCommand());
+        Subcommands.Add(new GuardRunCommand());
+        Subcommands.Add(new GuardInstallCommand());
     }
 }
