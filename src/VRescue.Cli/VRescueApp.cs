@@ -19,6 +19,7 @@ public static class VRescueApp
             JsonOption,
         };
         root.Subcommands.Add(new ProbeCommand());
+        root.Subcommands.Add(new CarveCommand());
         return root;
     }
 
