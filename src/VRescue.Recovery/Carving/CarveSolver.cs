@@ -143,7 +143,9 @@ public static class CarveSolver
                 foreach (var p in fitting)
                 {
                     // More predicted bitmap sectors matched is more evidence; many equally fitting PEs is less.
-                    var score = ContentScore + (0.05 * Math.Min(exp.Count, 4)) - (0.01 * Math.Min(fitting.Count - 1, 5));
+                    // Bitmap-like sectors the BAT does not predict here count against (another VHD's block grid).
+                    var extra = p.Bitmaps.Count - exp.Count;
+                    var score = ContentScore + (0.05 * Math.Min(exp.Count, 4)) - (0.01 * Math.Min(fitting.Count - 1, 5)) - (0.35 * Math.Min(extra, 2));
                     Offer(slot, p, score, $"{exp.Count} bitmap sector(s) at the offsets the BAT predicts" + (full is not null ? ", full/partial as the batmap says" : "")
                         + $" ({fitting.Count} PE(s) fit)");
                 }
