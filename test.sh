@@ -21,6 +21,7 @@ fi
 
 if [[ $(id -u) -eq 0 ]]; then
   tests/fixtures/generate.sh
+  tests/fixtures/carve/generate.sh
 else
   echo "test.sh: not root, fixture images that need loop devices are not generated; those tests skip (never under CI=true)"
 fi

@@ -25,6 +25,7 @@ public static class VRescueApp
         root.Subcommands.Add(new Commands.Guard.GuardCommand());
         root.Subcommands.Add(new Commands.Partitions.PartitionsCommand());
         root.Subcommands.Add(new Commands.Vhd.VhdCommand());
+        root.Subcommands.Add(new CarveCommand());
         return root;
     }
 

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.RegularExpressions;
+using VRescue.Formats.Ext;
+using VRescue.Formats.Vhd;
+using VRescue.Storage;
+
+namespace VRescue.Recovery.Carving;
+
+/// <summary>
+/// Reads every physical extent once, sequentially and in parallel chunks, and keeps a few hundred bytes of
+/// evidence per extent (xenserver-lvhd.md section 6): VHD head, batmap header, tail footer, MGT, journals,
+/// bitmap sectors on the XenServer block grid, ext4 superblocks. Never keeps extent data.
+/// </summary>
+public static partial class CarveScanner
+{
+    // XenServer VHD layout inside an LV (xenserver-lvhd.md 2.5, 2.8): data 4 KiB aligned, so bitmap sectors sit
+    // 7 sectors before a 4 KiB boundary, preceded by the zero-written alignment gap.
+    public const int BitmapPhaseBytes = 0xE00;
+    public const int GridBytes = 4096;
+    public const int BitmapPositionsPerExtent = 1024;
+    public const ushort FullFlag = 0x8000;
+
+    private const int Sector = 512;
+    private const int TableOffsetSm = 0x600;
+
+    // ext4 superblock fields not decoded by Ext4Superblock (Linux fs/ext4/ext4.h struct ext4_super_block).
+    private const int Ext4FirstDataBlockOffset = 0x14;
+    private const int Ext4BlocksPerGroupOffset = 0x20;
+    private const int Ext4MagicOffset = 0x38;
+    private const int Ext4BlockGroupNrOffset = 0x5A;
+    private const ushort Ext4Magic = 0xEF53;
+
+    private static ReadOnlySpan<byte> XssmMagic => "XSSM:"u8;
+    private static ReadOnlySpan<byte> VJournalMagic => "vjournal"u8;
+
+    /// <summary>
+    /// Finds where the extent grid lies: reads 1 KiB at every 1 MiB boundary and counts VHD heads and MGT per
+    /// phase modulo the extent size. Returns the inferred pe_start (XSSM at PE 0 wins, then 11 MiB if it has the
+    /// winning phase, else the smallest offset of that phase of at least 1 MiB) and whether evidence backed it.
+    /// </summary>
+    public static (long PeStartBytes, string How) FindGrid(IBlockSource source, long extentSizeBytes, CancellationToken cancel)
+    {
+        const long step = 1L << 20;
+        var phases = (int)(extentSizeBytes / step);
+        var heads = new int[Math.Max(phases, 1)];
+        long? firstMgt = null;
+        var buf = new byte[1024];
+        for (long off = 0; off + buf.Length <= source.LengthBytes; off += step)
+        {
+            if ((off & ((256L << 20) - 1)) == 0)
+            {
+                cancel.ThrowIfCancellationRequested();
+            }
+
+            if (source.ReadAt(off, buf) < buf.Length)
+            {
+                break;
+            }
+
+            if (buf.AsSpan(0, 8).SequenceEqual(VhdFooter.CookieMagic) && buf.AsSpan(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic))
+            {
+                heads[(int)(off / step % heads.Length)]++;
+            }
+            else if (buf.AsSpan().StartsWith(XssmMagic) && off >= step)
+            {
+                firstMgt ??= off;
+            }
+        }
+
+        var best = heads.Max();
+        if (firstMgt is { } m && (best == 0 || heads[(int)(m / step % heads.Length)] == best))
+        {
+            return (m, $"MGT (XSSM:) found at 0x{m:X}, taken as PE 0");
+        }
+
+        if (best == 0)
+        {
+            return (11L << 20, "no VHD head or MGT on a 1 MiB boundary; assumed XenServer's default pe_start of 11 MiB");
+        }
+
+        var phase = Array.IndexOf(heads, best) * step;
+        if ((11L << 20) % extentSizeBytes == phase)
+        {
+            return (11L << 20, $"{best} VHD heads on the 11 MiB grid (XenServer's default pe_start)");
+        }
+
+        var start = phase;
+        while (start < step)
+        {
+            start += extentSizeBytes;
+        }
+
+        return (start, $"{best} VHD heads at offset {phase / step} MiB modulo the extent size; pe_start taken as 0x{start:X}");
+    }
+
+    /// <summary>Scans PEs 0..peCount-1 of <paramref name="source"/>. Returns one record per PE.</summary>
+    public static CarvePe[] Scan(IBlockSource source, int sourceIndex, long peStartBytes, long extentSizeBytes, long peCount,
+        int parallelism, IProgress<CarveProgress>? progress, CancellationToken cancel)
+    {
+        var result = new CarvePe[peCount];
+        long done = 0;
+        var chunk = Math.Max(1, peCount / (parallelism * 8));
+        var ranges = new List<(long From, long To)>();
+        for (long p = 0; p < peCount; p += chunk)
+        {
+            ranges.Add((p, Math.Min(peCount, p + chunk)));
+        }
+
+        Parallel.ForEach(ranges, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancel }, range =>
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(checked((int)extentSizeBytes));
+            try
+            {
+                for (var pe = range.From; pe < range.To; pe++)
+                {
+                    var offset = checked(peStartBytes + (pe * extentSizeBytes));
+                    var span = buffer.AsSpan(0, (int)extentSizeBytes);
+                    source.ReadExactlyAt(offset, span);
+                    result[pe] = Analyse(span, sourceIndex, pe, offset);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            var now = Interlocked.Add(ref done, range.To - range.From);
+            progress?.Report(new CarveProgress("scan", now, peCount));
+        });
+        return result;
+    }
+
+    /// <summary>The evidence of one extent's bytes (pure; exposed for tests).</summary>
+    public static CarvePe Analyse(ReadOnlySpan<byte> extent, int sourceIndex, long pe, long offsetBytes)
+    {
+        var rec = new CarvePe { Source = sourceIndex, Pe = pe, OffsetBytes = offsetBytes };
+        if (!extent.ContainsAnyExcept((byte)0))
+        {
+            rec.Kind = CarvePeKind.Zero;
+            return rec;
+        }
+
+        var size = extent.Length;
+        if (extent.StartsWith(VhdFooter.CookieMagic))
+        {
+            AnalyseHead(extent, rec);
+        }
+        else if (extent.StartsWith(XssmMagic))
+        {
+            rec.Kind |= CarvePeKind.Mgt;
+            var xml = Encoding.UTF8.GetString(extent.Slice(Sector, Sector));
+            if (SrUuidRegex().Match(xml) is { Success: true } m && Guid.TryParse(m.Groups[1].Value, out var sr))
+            {
+                rec.MgtSrUuid = sr;
+            }
+        }
+        else if (extent.StartsWith(VJournalMagic))
+        {
+            rec.Kind |= CarvePeKind.Journal;
+            rec.JournalText = "vjournal";
+        }
+        else if (Formats.Xen.XenNames.TryDecodeJournalContent(extent[..Sector], out var value))
+        {
+            rec.Kind |= CarvePeKind.Journal;
+            rec.JournalText = value;
+        }
+
+        if (extent.Slice(TableOffsetSm, 8).SequenceEqual(VhdBatmapHeader.CookieMagic))
+        {
+            var h = VhdBatmapHeader.Decode(extent.Slice(TableOffsetSm, VhdBatmapHeaderLayout.Size));
+            var mapOffset = TableOffsetSm + Sector;
+            if (h.BatmapSizeBytes > 0 && mapOffset + h.BatmapSizeBytes <= size)
+            {
+                rec.Kind |= CarvePeKind.Batmap;
+                rec.BatmapHeader = h;
+                var map = extent.Slice(mapOffset, (int)h.BatmapSizeBytes);
+                var last = map.LastIndexOfAnyExcept((byte)0);
+                rec.Batmap = map[..(last + 1)].ToArray();
+            }
+        }
+
+        var tail = extent[(size - Sector)..];
+        if (tail.StartsWith(VhdFooter.CookieMagic))
+        {
+            var f = VhdFooter.Decode(tail);
+            if (f.IsChecksumValid)
+            {
+                rec.Kind |= CarvePeKind.TailFooter;
+                rec.Tail = f;
+            }
+        }
+        else if (!tail.ContainsAnyExcept(VhdFooter.KillFillByte))
+        {
+            rec.Kind |= CarvePeKind.TailKilled;
+        }
+
+        var nonZero = new ulong[(size / Sector + 63) / 64];
+        for (var i = 0; i < size / Sector; i++)
+        {
+            if (extent.Slice(i * Sector, Sector).ContainsAnyExcept((byte)0))
+            {
+                nonZero[i >> 6] |= 1UL << (i & 63);
+            }
+        }
+
+        rec.NonZeroSectors = nonZero;
+        ObserveBitmaps(extent, rec);
+        ObserveExt4(extent, rec);
+        return rec;
+    }
+
+    private static void AnalyseHead(ReadOnlySpan<byte> extent, CarvePe rec)
+    {
+        var footer = VhdFooter.Decode(extent[..Sector]);
+        if (!footer.IsChecksumValid || !footer.HasDynamicHeader || !extent.Slice(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic))
+        {
+            rec.Kind |= CarvePeKind.BadHead;
+            return;
+        }
+
+        var header = VhdDynamicHeader.Decode(extent.Slice(Sector, VhdDynamicHeaderLayout.Size));
+        if (!header.IsChecksumValid || !header.IsBlockSizeUsable)
+        {
+            rec.Kind |= CarvePeKind.BadHead;
+            return;
+        }
+
+        rec.Kind |= CarvePeKind.VhdHead;
+        rec.HeadFooter = footer;
+        rec.HeadHeader = header;
+
+        // BAT entries inside this extent, bounded by the virtual size (libvhd reads only those) and the extent.
+        var used = header.UsedTableEntries(footer.CurrentSizeBytes);
+        var table = (long)header.TableOffsetBytes;
+        var fit = table >= extent.Length ? 0 : (extent.Length - table) / 4;
+        var n = (int)Math.Clamp(Math.Min(used, fit), 0, VhdBat.MaxEntries);
+        var bat = new uint[n];
+        for (var i = 0; i < n; i++)
+        {
+            bat[i] = BinaryPrimitives.ReadUInt32BigEndian(extent.Slice((int)table + (4 * i), 4));
+        }
+
+        rec.HeadBat = bat;
+    }
+
+    private static void ObserveBitmaps(ReadOnlySpan<byte> extent, CarvePe rec)
+    {
+        for (var i = 0; i < BitmapPositionsPerExtent; i++)
+        {
+            var o = BitmapPhaseBytes + (i * GridBytes);
+            if (o + Sector > extent.Length)
+            {
+                break;
+            }
+
+            var sector = extent.Slice(o, Sector);
+            if (!sector.ContainsAnyExcept((byte)0) || extent.Slice(o - BitmapPhaseBytes, BitmapPhaseBytes).ContainsAnyExcept((byte)0))
+            {
+                continue;
+            }
+
+            if (rec.Bitmaps.Count == CarvePe.MaxBitmapObservations)
+            {
+                rec.BitmapsOverflow = true;
+                return;
+            }
+
+            rec.Bitmaps.Add((ushort)(i | (sector.ContainsAnyExcept((byte)0xFF) ? 0 : FullFlag)));
+            rec.BitmapSectors.Add(sector.ToArray());
+        }
+    }
+
+    private static void ObserveExt4(ReadOnlySpan<byte> extent, CarvePe rec)
+    {
+        // Superblocks sit at guest offset 1024 + group start; VHD data is 4 KiB aligned in the LV, so in the extent
+        // at 0x400 (1 KiB blocks) or 0x000 (larger blocks) modulo 4 KiB.
+        for (var o = 0; o + 1024 <= extent.Length; o += 0x400)
+        {
+            if ((o & 0xFFF) is not (0 or 0x400))
+            {
+                continue;
+            }
+
+            if (BinaryPrimitives.ReadUInt16LittleEndian(extent.Slice(o + Ext4MagicOffset, 2)) != Ext4Magic)
+            {
+                continue;
+            }
+
+            var sb = extent.Slice(o, 1024);
+            var decoded = Ext4Superblock.Decode(sb);
+            var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(sb.Slice(Ext4BlocksPerGroupOffset, 4));
+            if (decoded.BlockSizeBytes is not { } bs || perGroup == 0 || rec.Ext4.Count >= 8)
+            {
+                continue;
+            }
+
+            rec.Ext4.Add(new CarveExt4Hit(o, decoded.Uuid, BinaryPrimitives.ReadUInt16LittleEndian(sb.Slice(Ext4BlockGroupNrOffset, 2)),
+                bs, perGroup, BinaryPrimitives.ReadUInt32LittleEndian(sb.Slice(Ext4FirstDataBlockOffset, 4))));
+        }
+    }
+
+    [GeneratedRegex("<uuid>([0-9a-fA-F-]{36})</uuid>")]
+    private static partial Regex SrUuidRegex();
+}

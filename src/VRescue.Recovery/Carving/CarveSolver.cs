@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: MIT
+using VRescue.Formats.Common;
+using VRescue.Formats.Vhd;
+
+namespace VRescue.Recovery.Carving;
+
+/// <summary>
+/// Global assignment of logical extents (VDI, LE) to physical extents, each PE to at most one LV.
+/// <list type="number">
+/// <item>Candidates with content evidence: the head (LE 0), the batmap extent (LE 1: <c>tdbatmap</c> whose bits fit
+/// the BAT and whose checksum holds), the tail (footer with the same uuid at extent end - 512), and every extent
+/// whose bitmap sectors the BAT predicts (positions on the 4 KiB grid, full blocks all 0xFF per the batmap).
+/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent, nearest the allocator's hint.</item>
+/// <item>Best-first over all candidates of all VDIs at once (a priority queue, O(E log E)): the strongest
+/// remaining (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend
+/// takes consecutive free extents). An extent whose runner-up was as good is reported with both PEs.</item>
+/// <item>Extents without content evidence (inflated space past the data, extents holding only the end of a
+/// block) are placed by LVM's allocator rule: the free PEs between the placed neighbours, lowest first; an
+/// exact fit is evidence, slack is reported as ambiguity.</item>
+/// </list>
+/// </summary>
+public static class CarveSolver
+{
+    private const double HeadScore = 1.0;
+    private const double BatmapScore = 0.85;
+    private const double TailScore = 0.8;
+    private const double ContentScore = 0.5;
+    private const double RunBonus = 0.3;
+    private const double StraddleBonus = 0.35;
+
+    // Expected bitmap observations: position in bits 0-9, bit 14 = full/partial known, bit 15 = full.
+    private const int PositionMask = 0x3FFF;
+    private const int KnownFlag = 0x4000;
+
+    private sealed class Slot(CarvedVdi vdi, long le)
+    {
+        public CarvedVdi Vdi { get; } = vdi;
+        public long Le { get; } = le;
+        public List<ushort>? Expected { get; set; }
+        public Dictionary<long, (double Score, string Evidence)> Candidates { get; } = [];
+    }
+
+    internal static long Key(int source, long pe) => ((long)source << 40) | pe;
+
+    public static void Solve(IReadOnlyList<CarvePe[]> pes, IReadOnlyList<CarvedVdi> vdis, CarveOptions options, List<Finding> findings,
+        CarvePe? mgt, CancellationToken cancel)
+    {
+        var extent = options.ExtentSizeBytes;
+        var owner = new Dictionary<long, (CarvedVdi? Vdi, long Le)>();
+        if (mgt is not null)
+        {
+            owner[Key(mgt.Source, mgt.Pe)] = (null, 0);
+        }
+
+        var byPosition = new Dictionary<int, List<CarvePe>>();
+        var batmaps = new List<CarvePe>();
+        var tails = new Dictionary<Guid, List<CarvePe>>();
+        foreach (var p in pes.SelectMany(x => x))
+        {
+            foreach (var obs in p.Bitmaps)
+            {
+                var pos = obs & ~CarveScanner.FullFlag;
+                if (!byPosition.TryGetValue(pos, out var list))
+                {
+                    byPosition[pos] = list = [];
+                }
+
+                list.Add(p);
+            }
+
+            if ((p.Kind & CarvePeKind.Batmap) != 0)
+            {
+                batmaps.Add(p);
+            }
+
+            if (p.Tail is { } t)
+            {
+                if (!tails.TryGetValue(t.Uuid, out var list))
+                {
+                    tails[t.Uuid] = list = [];
+                }
+
+                list.Add(p);
+            }
+        }
+
+        var slots = new Dictionary<(int Vdi, long Le), Slot>();
+        var queue = new PriorityQueue<(Slot Slot, int Source, long Pe, double Score, string Evidence), (double, long)>();
+
+        // Phase 1: heads, batmap extents, tails (signatures that name their VDI or fit only its BAT).
+        foreach (var v in vdis)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var expected = ExpectedBitmaps(v, extent, null);
+            for (long le = 0; le < v.ExtentCount; le++)
+            {
+                var slot = new Slot(v, le) { Expected = expected.GetValueOrDefault(le) };
+                slots[(v.Id, le)] = slot;
+                if (le == 0)
+                {
+                    Offer(slot, v.Head, HeadScore, "VHD head (conectix @0, cxsparse @0x200) with this footer uuid");
+                }
+                else if (le == 1 && v.RequiredExtents.Contains(1))
+                {
+                    foreach (var b in batmaps.Where(b => BatmapFits(v, b) && Fits(slot.Expected, b, out _)))
+                    {
+                        Offer(slot, b, BatmapScore, "tdbatmap @0x600: bits fit the BAT, checksum valid, bitmap sectors where the BAT puts them");
+                    }
+                }
+
+                if (le == v.ExtentCount - 1 && tails.TryGetValue(v.Footer.Uuid, out var tailPes))
+                {
+                    foreach (var t in tailPes.Where(t => Fits(slot.Expected, t, out _)))
+                    {
+                        Offer(slot, t, TailScore, "VHD footer with this uuid at extent end - 512 (LV end)");
+                    }
+                }
+
+                Trim(slot, v.Head.Pe + le, options.MaxCandidatesPerExtent);
+                Enqueue(slot);
+            }
+        }
+
+        Drain();
+
+        // Phase 2: every other extent with bitmap sectors, now with full/partial per block from the placed batmap.
+        foreach (var v in vdis)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var full = v.Extents.Length > 1 && v.Extents[1] is { } b1 ? FullBlocks(pes[b1.Source][b1.Pe]) : KnownFullBlocks(v, batmaps);
+            var expected = ExpectedBitmaps(v, extent, full);
+            for (long le = 1; le < v.ExtentCount; le++)
+            {
+                var slot = slots[(v.Id, le)];
+                if (v.Extents[le] is not null || expected.GetValueOrDefault(le) is not { Count: > 0 } exp
+                    || !byPosition.TryGetValue(exp[0] & PositionMask, out var cands))
+                {
+                    continue;
+                }
+
+                slot.Expected = exp;
+                var fitting = cands.Where(p => !owner.ContainsKey(Key(p.Source, p.Pe)) && Fits(exp, p, out var flagsAgree) && flagsAgree).ToList();
+                foreach (var p in fitting)
+                {
+                    // More predicted bitmap sectors matched is more evidence; many equally fitting PEs is less.
+                    // Bitmap-like sectors the BAT does not predict here count against (another VHD's block grid).
+                    var extra = p.Bitmaps.Count - exp.Count;
+                    var score = ContentScore + (0.05 * Math.Min(exp.Count, 4)) - (0.01 * Math.Min(fitting.Count - 1, 5)) - (0.35 * Math.Min(extra, 2));
+                    Offer(slot, p, score, $"{exp.Count} bitmap sector(s) at the offsets the BAT predicts" + (full is not null ? ", full/partial as the batmap says" : "")
+                        + $" ({fitting.Count} PE(s) fit)");
+                }
+
+                Trim(slot, v.Head.Pe + le, options.MaxCandidatesPerExtent);
+                Enqueue(slot);
+            }
+        }
+
+        Drain();
+
+        // Honest ambiguity: an extent is ambiguous when another PE fitted it as well, even if that PE was then
+        // taken by a different LV (two VDIs whose extents look alike are reported on both sides).
+        foreach (var slot in slots.Values)
+        {
+            if (slot.Le == 0 || slot.Vdi.Extents[slot.Le] is not { } placed || !slot.Candidates.TryGetValue(Key(placed.Source, placed.Pe), out var mine))
+            {
+                continue;
+            }
+
+            var rivals = slot.Candidates.Where(c => c.Key != Key(placed.Source, placed.Pe) && c.Value.Score >= mine.Score - options.AmbiguityMargin)
+                .Select(c => c.Key & ((1L << 40) - 1)).Order().ToList();
+            if (rivals.Count > 0 && !placed.Ambiguous)
+            {
+                slot.Vdi.Extents[slot.Le] = placed with
+                {
+                    Confidence = Math.Min(placed.Confidence, 0.5),
+                    AlternativePes = rivals,
+                    Evidence = [.. placed.Evidence, $"ambiguous: PE(s) {string.Join(", ", rivals)} fit as well (possibly placed in another LV)"],
+                };
+            }
+        }
+
+        void Offer(Slot slot, CarvePe p, double score, string evidence)
+        {
+            var v = slot.Vdi;
+            foreach (var d in (ReadOnlySpan<int>)[-1, 1])
+            {
+                var n = slot.Le + d;
+                if (n >= 0 && n < v.ExtentCount && v.Extents[n] is { } ne && ne.Source == p.Source && ne.Pe == p.Pe + d)
+                {
+                    score += RunBonus;
+                    evidence += $"; next to LE {n} at PE {ne.Pe} (one lvextend run)";
+                    break;
+                }
+            }
+
+            foreach (var d in (ReadOnlySpan<int>)[-1, 1])
+            {
+                var n = slot.Le + d;
+                if (n >= 0 && n < v.ExtentCount && v.Extents[n] is { } ne && slots.TryGetValue((v.Id, Math.Min(n, slot.Le)), out var lower))
+                {
+                    var (first, second) = d < 0 ? (pes[ne.Source][ne.Pe], p) : (p, pes[ne.Source][ne.Pe]);
+                    if (Straddle(lower, first, second, extent) is { } agree)
+                    {
+                        score += StraddleBonus * agree;
+                        evidence += $"; the block crossing into LE {Math.Max(n, slot.Le)} has its bitmap agree with the data there ({agree:P0})";
+                    }
+                }
+            }
+
+            var k = Key(p.Source, p.Pe);
+            if (!slot.Candidates.TryGetValue(k, out var old) || old.Score < score)
+            {
+                slot.Candidates[k] = (score, evidence);
+            }
+        }
+
+        void Enqueue(Slot slot)
+        {
+            foreach (var (k, c) in slot.Candidates)
+            {
+                var pe = k & ((1L << 40) - 1);
+                queue.Enqueue((slot, (int)(k >> 40), pe, c.Score, c.Evidence), (-c.Score, Math.Abs(pe - (slot.Vdi.Head.Pe + slot.Le))));
+            }
+        }
+
+        void Drain()
+        {
+            while (queue.TryDequeue(out var item, out _))
+            {
+                var (slot, source, pe, score, evidence) = item;
+                var v = slot.Vdi;
+                var key = Key(source, pe);
+                if (v.Extents[slot.Le] is not null || owner.ContainsKey(key))
+                {
+                    continue;
+                }
+
+                var alternatives = slot.Candidates
+                    .Where(c => c.Key != key && !owner.ContainsKey(c.Key) && c.Value.Score >= score - options.AmbiguityMargin)
+                    .Select(c => c.Key & ((1L << 40) - 1)).Order().ToList();
+                var ev = new List<string> { evidence };
+                var confidence = slot.Le == 0 ? 1.0 : Confidence(score);
+                if (alternatives.Count > 0)
+                {
+                    confidence *= 0.5;
+                    ev.Add($"ambiguous: PE(s) {string.Join(", ", alternatives)} fit as well");
+                }
+
+                v.Extents[slot.Le] = new CarvedExtent(slot.Le, source, pe, confidence, ev, false, alternatives.Count > 0 ? alternatives : null);
+                owner[key] = (v, slot.Le);
+                foreach (var d in (ReadOnlySpan<int>)[-1, 1])
+                {
+                    var nle = slot.Le + d;
+                    var npe = pe + d;
+                    if (nle < 0 || nle >= v.ExtentCount || npe < 0 || v.Extents[nle] is not null || !slots.TryGetValue((v.Id, nle), out var ns))
+                    {
+                        continue;
+                    }
+
+                    // Re-score the neighbour's candidates now that this extent is fixed (run and straddling block).
+                    foreach (var (ck, c) in ns.Candidates.ToList())
+                    {
+                        if (owner.ContainsKey(ck) || c.Score >= HeadScore)
+                        {
+                            continue;
+                        }
+
+                        var cp = pes[(int)(ck >> 40)][ck & ((1L << 40) - 1)];
+                        var before = ns.Candidates[ck].Score;
+                        ns.Candidates.Remove(ck);
+                        Offer(ns, cp, c.Score, c.Evidence);
+                        if (!ns.Candidates.TryGetValue(ck, out var now) || now.Score <= before)
+                        {
+                            ns.Candidates[ck] = c;
+                            continue;
+                        }
+
+                        queue.Enqueue((ns, cp.Source, cp.Pe, now.Score, now.Evidence), (-now.Score, 0));
+                    }
+                }
+            }
+        }
+
+        FillGaps(pes, vdis, owner, findings);
+    }
+
+    /// <summary>
+    /// The block whose bitmap is the last one in <paramref name="lower"/>'s extent continues into the next extent:
+    /// its bitmap says which of those sectors the guest wrote. Share of the next extent's non-zero sectors in that
+    /// range whose bit is set (null when the range holds too few non-zero sectors to tell).
+    /// </summary>
+    private static double? Straddle(Slot lower, CarvePe first, CarvePe second, long extent)
+    {
+        if (lower.Expected is not { Count: > 0 } exp || second.NonZeroSectors.Length == 0)
+        {
+            return null;
+        }
+
+        var pos = exp[^1] & PositionMask;
+        var idx = first.Bitmaps.FindIndex(o => (o & ~CarveScanner.FullFlag) == pos);
+        if (idx < 0)
+        {
+            return null;
+        }
+
+        var bitmap = first.BitmapSectors[idx];
+        var dataStart = CarveScanner.BitmapPhaseBytes + ((long)pos * CarveScanner.GridBytes) + 512;
+        int agree = 0, disagree = 0;
+        for (var i = 0; i < 4096; i++)
+        {
+            var at = dataStart + (i * 512L) - extent;
+            if (at < 0)
+            {
+                continue;
+            }
+
+            var s = (int)(at / 512);
+            if (s >= second.NonZeroSectors.Length * 64)
+            {
+                break;
+            }
+
+            if ((second.NonZeroSectors[s >> 6] & (1UL << (s & 63))) == 0)
+            {
+                continue;
+            }
+
+            if ((bitmap[i / 8] & (0x80 >> (i % 8))) != 0)
+            {
+                agree++;
+            }
+            else
+            {
+                disagree++;
+            }
+        }
+
+        // Only a partially written block can tell extents apart: a full bitmap agrees with anything.
+        if (agree + disagree < 8 || !bitmap.AsSpan().ContainsAnyExcept((byte)0xFF))
+        {
+            return null;
+        }
+
+        var share = (double)agree / (agree + disagree);
+        return share >= 0.9 ? share : share - 1;
+    }
+
+    /// <summary>Confidence for a best-first score: head, or two independent signals (batmap/tail/content plus a run) 0.99; one strong signal 0.9; bitmap positions alone 0.6.</summary>
+    private static double Confidence(double score) => score switch
+    {
+        >= HeadScore => 0.99,
+        >= TailScore => 0.9,
+        _ => 0.6,
+    };
+
+    private static void Trim(Slot slot, long hint, int max)
+    {
+        if (slot.Candidates.Count <= max)
+        {
+            return;
+        }
+
+        var keep = slot.Candidates.OrderByDescending(c => c.Value.Score).ThenBy(c => Math.Abs((c.Key & ((1L << 40) - 1)) - hint)).Take(max).ToList();
+        slot.Candidates.Clear();
+        foreach (var (k, c) in keep)
+        {
+            slot.Candidates[k] = c;
+        }
+    }
+
+    /// <summary>PE observations contain every expected bitmap position; flagsAgree when full/partial match too.</summary>
+    private static bool Fits(List<ushort>? expected, CarvePe p, out bool flagsAgree)
+    {
+        flagsAgree = true;
+        if (expected is null)
+        {
+            return true;
+        }
+
+        foreach (var e in expected)
+        {
+            var pos = e & PositionMask;
+            var idx = p.Bitmaps.FindIndex(o => (o & ~CarveScanner.FullFlag) == pos);
+            if (idx < 0)
+            {
+                return false;
+            }
+
+            // Bit 14 marks "flag known" in expectations; compare full/partial only then.
+            if ((e & KnownFlag) != 0 && ((e & CarveScanner.FullFlag) != 0) != ((p.Bitmaps[idx] & CarveScanner.FullFlag) != 0))
+            {
+                flagsAgree = false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool BatmapFits(CarvedVdi v, CarvePe p)
+    {
+        var h = p.BatmapHeader!;
+        var expectedOffset = VhdBatmapHeader.HeaderOffsetBytes(v.Header) + 512;
+        if ((long)h.BatmapOffsetBytes != expectedOffset || p.Batmap is not { } map)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < map.Length; i++)
+        {
+            for (var bit = 0; bit < 8 && map[i] != 0; bit++)
+            {
+                if ((map[i] & (0x80 >> bit)) != 0)
+                {
+                    var block = (i * 8) + bit;
+                    if (block >= v.Bat.Length || v.Bat[block] == VhdBat.Unallocated)
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+
+        var padded = new byte[VhdBatmapHeader.ChecksumLengthBytes(v.Footer.CurrentSizeBytes)];
+        map.AsSpan(0, Math.Min(map.Length, padded.Length)).CopyTo(padded);
+        return h.ComputeChecksum(padded, v.Footer.CurrentSizeBytes) == h.StoredChecksum;
+    }
+
+    private static HashSet<int>? FullBlocks(CarvePe p)
+    {
+        if (p.Batmap is not { } map)
+        {
+            return null;
+        }
+
+        var set = new HashSet<int>();
+        for (var i = 0; i < map.Length; i++)
+        {
+            for (var bit = 0; bit < 8; bit++)
+            {
+                if ((map[i] & (0x80 >> bit)) != 0)
+                {
+                    set.Add((i * 8) + bit);
+                }
+            }
+        }
+
+        return set;
+    }
+
+    /// <summary>The full-block set when every fitting batmap agrees on it; null when unknown.</summary>
+    private static HashSet<int>? KnownFullBlocks(CarvedVdi v, List<CarvePe> batmaps)
+    {
+        HashSet<int>? known = null;
+        foreach (var b in batmaps.Where(b => BatmapFits(v, b)))
+        {
+            var set = new HashSet<int>();
+            for (var i = 0; i < b.Batmap!.Length; i++)
+            {
+                for (var bit = 0; bit < 8; bit++)
+                {
+                    if ((b.Batmap[i] & (0x80 >> bit)) != 0)
+                    {
+                        set.Add((i * 8) + bit);
+                    }
+                }
+            }
+
+            if (known is null)
+            {
+                known = set;
+            }
+            else if (!known.SetEquals(set))
+            {
+                return null;
+            }
+        }
+
+        return known;
+    }
+
+    /// <summary>Per LE: bitmap positions the BAT predicts (bit 15 full, bit 14 = full/partial known).</summary>
+    private static Dictionary<long, List<ushort>> ExpectedBitmaps(CarvedVdi v, long extent, HashSet<int>? full)
+    {
+        var result = new Dictionary<long, List<ushort>>();
+        // batmap header + 128 KiB batmap + three 512-byte locators (xenserver-lvhd.md 2.8): 0x420E00 for SM VHDs.
+        var metadataEnd = VhdBatmapHeader.HeaderOffsetBytes(v.Header) + 512 + (128 * 1024) + (3 * 512);
+        for (var b = 0; b < v.Bat.Length; b++)
+        {
+            var e = v.Bat[b];
+            if (e == VhdBat.Unallocated)
+            {
+                continue;
+            }
+
+            var at = e * 512L;
+            var le = at / extent;
+            var off = at % extent;
+            if (off < CarveScanner.BitmapPhaseBytes || (off - CarveScanner.BitmapPhaseBytes) % CarveScanner.GridBytes != 0)
+            {
+                continue;
+            }
+
+            // The gap before the first block is metadata (batmap tail, differencing locators), not zero-written.
+            if (v.Footer.DiskType == VhdDiskType.Differencing && at - CarveScanner.BitmapPhaseBytes < metadataEnd)
+            {
+                continue;
+            }
+
+            var pos = (ushort)((off - CarveScanner.BitmapPhaseBytes) / CarveScanner.GridBytes);
+            if (full is not null)
+            {
+                pos |= KnownFlag;
+                if (full.Contains(b))
+                {
+                    pos |= CarveScanner.FullFlag;
+                }
+            }
+
+            if (!result.TryGetValue(le, out var list))
+            {
+                result[le] = list = [];
+            }
+
+            list.Add(pos);
+        }
+
+        foreach (var list in result.Values)
+        {
+            list.Sort((a, b) => (a & PositionMask).CompareTo(b & PositionMask));
+        }
+
+        return result;
+    }
+
+    private static void FillGaps(IReadOnlyList<CarvePe[]> pes, IReadOnlyList<CarvedVdi> vdis, Dictionary<long, (CarvedVdi? Vdi, long Le)> owner,
+        List<Finding> findings)
+    {
+        bool progress;
+        var exactOnly = true;
+        do
+        {
+            progress = false;
+            foreach (var v in vdis)
+            {
+                for (long le = 1; le < v.ExtentCount; le++)
+                {
+                    if (v.Extents[le] is not null || v.Extents[le - 1] is not { } before)
+                    {
+                        continue;
+                    }
+
+                    var end = le;
+                    while (end < v.ExtentCount && v.Extents[end] is null)
+                    {
+                        end++;
+                    }
+
+                    var needed = end - le;
+                    var after = end < v.ExtentCount ? v.Extents[end] : null;
+                    var source = before.Source;
+                    var limit = after is not null && after.Source == source ? after.Pe : pes[source].Length;
+                    // Free PEs still holding bitmap sectors are more likely a deleted VDI's stale extents than this
+                    // LV's filler: they are used only when the clean ones do not suffice.
+                    var free = new List<long>();
+                    var stale = new List<long>();
+                    for (var p = before.Pe + 1; p < limit && free.Count <= needed; p++)
+                    {
+                        if (!owner.ContainsKey(Key(source, p)) && pes[source][p].IsQuiet)
+                        {
+                            (pes[source][p].Bitmaps.Count == 0 ? free : stale).Add(p);
+                        }
+                    }
+
+                    if (free.Count < needed && !exactOnly)
+                    {
+                        free = free.Concat(stale).Order().ToList();
+                    }
+
+                    var bracketed = after is not null && after.Source == source;
+                    var exact = bracketed && free.Count == needed;
+                    if (free.Count < needed || (exactOnly && !exact))
+                    {
+                        continue;
+                    }
+
+                    for (var i = 0; i < needed; i++)
+                    {
+                        var alternatives = exact ? null : free.Skip((int)needed).Take(3).ToList();
+                        var ev = new List<string>
+                        {
+                            exact
+                                ? $"allocator gap: exactly {needed} free PE(s) between LE {le - 1} (PE {before.Pe}) and LE {end} (PE {after!.Pe})"
+                                : $"allocator rule: lowest free PE after LE {le - 1} (PE {before.Pe}); no content evidence",
+                        };
+                        var ext = new CarvedExtent(le + i, source, free[i], exact ? 0.8 : 0.3, ev, false, alternatives is { Count: > 0 } ? alternatives : null);
+                        v.Extents[le + i] = ext;
+                        owner[Key(source, free[i])] = (v, le + i);
+                    }
+
+                    progress = true;
+                    le = end;
+                }
+            }
+
+            if (!progress && exactOnly)
+            {
+                exactOnly = false;
+                progress = true;
+            }
+        }
+        while (progress);
+
+        var unfilled = vdis.Sum(v => v.Extents.Count(e => e is null));
+        if (unfilled > 0)
+        {
+            findings.Add(new Finding("CARVE_GAPS_UNFILLED", Severity.Warning, $"{unfilled} logical extent(s) had no free PE left where the allocator would have put them"));
+        }
+    }
+}

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using VRescue.Formats.Common;
+using VRescue.Formats.Vhd;
+using VRescue.Formats.Xen;
+using VRescue.Storage;
+using VRescue.Storage.Volumes;
+
+namespace VRescue.Recovery.Carving;
+
+/// <summary>
+/// Rebuilds VHD VDI logical volumes when all LVM metadata is gone (issue 8): scan every extent, open every VHD
+/// head, work out from each BAT which logical extents must hold which bitmap sectors, then place logical
+/// extents on physical extents with <see cref="CarveSolver"/> (each PE to at most one LV), with a confidence
+/// and the evidence for every extent.
+/// </summary>
+public static class Carver
+{
+    /// <summary>lvhdutil.calcOverheadEmpty(2 TiB): where SM VHD data starts (xenserver-lvhd.md 2.10).</summary>
+    public const long SmOverheadEmptyBytes = 4_329_472;
+
+    /// <summary>Bound on retained BAT entries over all heads (hostile PVs full of heads).</summary>
+    public const long MaxRetainedBatEntries = 64L << 20;
+
+    /// <summary>Carves <paramref name="sources"/> (each a PV: whole LUN or partition). Read-only.</summary>
+    public static CarveResult Carve(IReadOnlyList<IBlockSource> sources, CarveOptions? options = null,
+        IProgress<CarveProgress>? progress = null, CancellationToken cancel = default)
+    {
+        options ??= new CarveOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ExtentSizeBytes, 1L << 20);
+        var findings = new List<Finding>();
+        var extent = options.ExtentSizeBytes;
+        var watch = Stopwatch.StartNew();
+
+        long peStart;
+        if (options.PeStartBytes is { } given)
+        {
+            peStart = given;
+        }
+        else
+        {
+            var (found, how) = CarveScanner.FindGrid(sources[0], extent, cancel);
+            peStart = found;
+            findings.Add(new Finding("CARVE_PE_START_INFERRED", Severity.Info, $"pe_start 0x{peStart:X} ({peStart} bytes): {how}", peStart));
+        }
+
+        var pes = new List<CarvePe[]>();
+        long scanned = 0;
+        for (var s = 0; s < sources.Count; s++)
+        {
+            var count = Math.Max(0, (sources[s].LengthBytes - peStart) / extent);
+            pes.Add(CarveScanner.Scan(sources[s], s, peStart, extent, count, options.Parallelism, progress, cancel));
+            scanned += count * extent;
+        }
+
+        var scanTime = watch.Elapsed;
+        watch.Restart();
+        var heads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.VhdHead) != 0).ToList();
+        var badHeads = pes.SelectMany(p => p).Count(p => (p.Kind & CarvePeKind.BadHead) != 0);
+        if (badHeads > 0)
+        {
+            findings.Add(new Finding("CARVE_BAD_VHD_HEAD", Severity.Warning,
+                $"{badHeads} extent(s) start with 'conectix' but are not a valid VHD head (checksum, disk type or missing 'cxsparse'); ignored"));
+        }
+
+        var totalExtents = pes.Sum(p => (long)p.Length);
+        var vdis = Catalog(heads, options, totalExtents, findings);
+        var mgt = pes.SelectMany(p => p).FirstOrDefault(p => (p.Kind & CarvePeKind.Mgt) != 0);
+        var catalogTime = watch.Elapsed;
+        watch.Restart();
+        CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel);
+        var solveTime = watch.Elapsed;
+
+        foreach (var v in vdis)
+        {
+            var unplaced = v.RequiredExtents.Where(le => v.Extents[le] is null).ToList();
+            if (unplaced.Count > 0)
+            {
+                v.Findings.Add(new Finding("CARVE_EXTENTS_UNPLACED", Severity.Error,
+                    $"{v.LvName}: {unplaced.Count} logical extent(s) holding VHD data could not be placed: {Ranges(unplaced)}"));
+            }
+
+            var ambiguous = v.Extents.Where(e => e is { Ambiguous: true }).Select(e => e!).ToList();
+            foreach (var a in ambiguous)
+            {
+                v.Findings.Add(new Finding("CARVE_EXTENT_AMBIGUOUS", Severity.Warning,
+                    $"{v.LvName}: logical extent {a.LogicalExtent} is equally well explained by PE {a.Pe} and PE(s) {string.Join(", ", a.AlternativePes!)}; took PE {a.Pe} (confidence {a.Confidence:0.00})",
+                    null, "le", a.Pe.ToString(), string.Join(",", a.AlternativePes!)));
+            }
+        }
+
+        return new CarveResult
+        {
+            SourceNames = sources.Select(s => s.Name).ToList(),
+            SourceLengths = sources.Select(s => s.LengthBytes).ToList(),
+            PeStartBytes = peStart,
+            ExtentSizeBytes = extent,
+            PeCounts = pes.Select(p => (long)p.Length).ToList(),
+            Vdis = vdis,
+            Mgt = mgt is null ? null : (mgt.Source, mgt.Pe),
+            SrUuid = mgt?.MgtSrUuid,
+            Findings = findings,
+            Timings = new CarveTimings(scanTime, catalogTime, solveTime, scanned),
+            HeadCount = heads.Count,
+        };
+    }
+
+    /// <summary>An LV view of a carved VDI over its sources (unplaced extents read as zeros).</summary>
+    public static ExtentMappedSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources)
+    {
+        var runs = new List<ExtentRun>();
+        foreach (var e in vdi.Extents)
+        {
+            if (e is null)
+            {
+                continue;
+            }
+
+            if (runs.Count > 0 && runs[^1] is var last && last.Pv == sources[e.Source] && last.StartExtent + last.ExtentCount == e.LogicalExtent
+                && last.PvStartExtent + last.ExtentCount == e.Pe)
+            {
+                runs[^1] = last with { ExtentCount = last.ExtentCount + 1 };
+            }
+            else
+            {
+                runs.Add(new ExtentRun(e.LogicalExtent, 1, sources[e.Source], result.PeStartBytes, e.Pe));
+            }
+        }
+
+        return new ExtentMappedSource(vdi.LvName, result.ExtentSizeBytes, vdi.ExtentCount, runs);
+    }
+
+    internal static string Ranges(IEnumerable<long> values)
+    {
+        var parts = new List<string>();
+        long? start = null, prev = null;
+        foreach (var v in values.Order())
+        {
+            if (prev is { } p && v == p + 1)
+            {
+                prev = v;
+                continue;
+            }
+
+            if (start is { } s)
+            {
+                parts.Add(s == prev ? $"{s}" : $"{s}-{prev}");
+            }
+
+            start = prev = v;
+        }
+
+        if (start is { } s2)
+        {
+            parts.Add(s2 == prev ? $"{s2}" : $"{s2}-{prev}");
+        }
+
+        return string.Join(",", parts);
+    }
+
+    private static List<CarvedVdi> Catalog(List<CarvePe> heads, CarveOptions options, long totalExtents, List<Finding> findings)
+    {
+        var extent = options.ExtentSizeBytes;
+        var vdis = new List<CarvedVdi>();
+        long retained = 0;
+        var seenUuids = new Dictionary<Guid, CarvePe>();
+        foreach (var head in heads)
+        {
+            if (vdis.Count >= options.MaxHeads || retained + head.HeadBat!.Length > MaxRetainedBatEntries)
+            {
+                findings.Add(new Finding("CARVE_TOO_MANY_HEADS", Severity.Warning,
+                    $"{heads.Count} VHD heads found; only the first {vdis.Count} were carved (bounds: {options.MaxHeads} heads, {MaxRetainedBatEntries} BAT entries)"));
+                break;
+            }
+
+            var footer = head.HeadFooter!;
+            var header = head.HeadHeader!;
+            if (seenUuids.TryGetValue(footer.Uuid, out var other))
+            {
+                findings.Add(new Finding("CARVE_DUPLICATE_FOOTER_UUID", Severity.Warning,
+                    $"VHD heads at PE {other.Pe} and PE {head.Pe} carry the same footer uuid {footer.Uuid}; tails and parent links by uuid are ambiguous for them",
+                    head.OffsetBytes, "uuid", footer.Uuid.ToString()));
+            }
+            else
+            {
+                seenUuids[footer.Uuid] = head;
+            }
+
+            var v = BuildVdi(vdis.Count, head, footer, header, extent, totalExtents, findings);
+            if (v is null)
+            {
+                continue;
+            }
+
+            retained += v.Bat.Length;
+            vdis.Add(v);
+        }
+
+        // Parent links: header parent uuid = parent's footer uuid; the parent name gives the parent's VDI uuid.
+        var byUuid = vdis.GroupBy(v => v.Footer.Uuid).ToDictionary(g => g.Key, g => g.ToList());
+        foreach (var v in vdis.Where(v => v.Footer.DiskType == VhdDiskType.Differencing))
+        {
+            if (byUuid.TryGetValue(v.Header.ParentUuid, out var parents) && parents.Count == 1)
+            {
+                var p = parents[0];
+                v.ParentId = p.Id;
+                if (v.ParentVdiUuid is { } pu && p.VdiUuid is null)
+                {
+                    p.VdiUuid = pu;
+                    p.LvName = XenLvName.VhdPrefix + pu.ToString("D");
+                }
+
+                v.ParentLvName = p.LvName;
+            }
+            else
+            {
+                v.Findings.Add(new Finding("CARVE_PARENT_NOT_FOUND", Severity.Error,
+                    $"{v.LvName}: parent VHD with footer uuid {v.Header.ParentUuid} ({v.Header.ParentUnicodeName}) was not found among the carved heads"));
+            }
+        }
+
+        return vdis;
+    }
+
+    private static CarvedVdi? BuildVdi(int id, CarvePe head, VhdFooter footer, VhdDynamicHeader header, long extent, long totalExtents, List<Finding> findings)
+    {
+        var blockBytes = (long)header.BlockSizeBytes;
+        var spanSectors = header.BitmapSizeSectors + (blockBytes / 512);
+        var maxLvBytes = checked(totalExtents * extent);
+        var bat = head.HeadBat!;
+        long dataEndBytes = 0;
+        var bad = 0;
+        var seen = new HashSet<uint>();
+        var required = new SortedSet<long> { 0 };
+        for (var b = 0; b < bat.Length; b++)
+        {
+            var e = bat[b];
+            if (e == VhdBat.Unallocated)
+            {
+                continue;
+            }
+
+            var start = e * 512L;
+            var end = start + (spanSectors * 512);
+            if (start < (long)header.TableOffsetBytes + header.TableSizeBytes || end > maxLvBytes || !seen.Add(e))
+            {
+                bad++;
+                bat[b] = VhdBat.Unallocated;
+                continue;
+            }
+
+            dataEndBytes = Math.Max(dataEndBytes, end);
+            for (var le = start / extent; le <= (end - 1) / extent; le++)
+            {
+                required.Add(le);
+            }
+        }
+
+        var name = XenLvName.VhdPrefix + footer.Uuid.ToString("D");
+        Guid? parentVdi = null;
+        if (footer.DiskType == VhdDiskType.Differencing && XenNames.TryParentUuidFromLocator(header.ParentUnicodeName, out var pu, out _))
+        {
+            parentVdi = pu;
+        }
+
+        var metaEnd = VhdBatmapHeader.HeaderOffsetBytes(header) + 512;
+        for (var le = 1; le <= (metaEnd - 1) / extent && le * extent < maxLvBytes; le++)
+        {
+            required.Add(le);
+        }
+
+        var physBytes = Math.Max(dataEndBytes, metaEnd) + 512;
+        var deflated = (physBytes + extent - 1) / extent;
+        var virt = (long)Math.Min(footer.CurrentSizeBytes, VhdFooter.MaxCurrentSizeBytes);
+        var inflatedBytes = virt + SmOverheadEmptyBytes + ((virt + (2L << 20) - 1) / (2L << 20) * 4096);
+        var inflated = (inflatedBytes + extent - 1) / extent;
+        var count = footer.Hidden != 0 || header.MaxTableEntries != 0x100000 ? deflated : Math.Max(deflated, inflated);
+        if (count > totalExtents)
+        {
+            findings.Add(new Finding("CARVE_HEAD_TOO_LARGE", Severity.Warning,
+                $"VHD head at PE {head.Pe} ({footer.Uuid}) needs {count} extents, more than the {totalExtents} scanned; ignored",
+                head.OffsetBytes, "curr_size", footer.CurrentSizeBytes.ToString(), $"<= {maxLvBytes}"));
+            return null;
+        }
+
+        var v = new CarvedVdi
+        {
+            Id = id,
+            Head = head,
+            Footer = footer,
+            Header = header,
+            Bat = bat,
+            ExtentCount = count,
+            LvName = name,
+            ParentVdiUuid = parentVdi,
+        };
+        v.Extents = new CarvedExtent?[count];
+        foreach (var le in required.Where(le => le < count))
+        {
+            v.RequiredExtents.Add(le);
+        }
+
+        if (bad > 0)
+        {
+            v.Findings.Add(new Finding("CARVE_BAT_ENTRIES_INVALID", Severity.Warning,
+                $"{name}: {bad} BAT entr(y/ies) point into the metadata, past the scanned PVs or at a block already used; treated as unallocated",
+                head.OffsetBytes + (long)header.TableOffsetBytes));
+        }
+
+        return v;
+    }
+}

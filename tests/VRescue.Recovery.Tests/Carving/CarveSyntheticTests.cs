@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using VRescue.Recovery.Carving;
+using VRescue.Storage;
+
+namespace VRescue.Recovery.Tests.Carving;
+
+/// <summary>Carving on PVs written in memory with SM-layout VHDs: placement, ambiguity, hostile input.</summary>
+public class CarveSyntheticTests
+{
+    private static readonly CarveOptions s_options = new() { PeStartBytes = CarveSyntheticPv.PeStartBytes };
+
+    [Fact]
+    public void Interleaved_vdis_with_distinct_patterns_are_placed_exactly()
+    {
+        var pv = new CarveSyntheticPv();
+        var (bytes, write) = CarveSyntheticPv.Memory(24);
+        var a = Guid.NewGuid();
+        var b = Guid.NewGuid();
+        // A: 6 blocks, every second partial; B: 5 blocks, all full. LE0/LE1 adjacent (lvcreate 8M), then alternating lvextends.
+        long[] pesA = [0, 1, 4, 6, 8];
+        long[] pesB = [2, 3, 5, 7, 9];
+        pv.WriteVhd(write, a, 12L << 20, pesA, 6, k => k % 2 == 1, hidden: 0);
+        pv.WriteVhd(write, b, 12L << 20, pesB, 5, hidden: 0);
+
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        Assert.Equal(2, result.Vdis.Count);
+        var va = result.Vdis.Single(v => v.Footer.Uuid == a);
+        var vb = result.Vdis.Single(v => v.Footer.Uuid == b);
+        Assert.True(pesA.SequenceEqual(va.Extents.Select(e => e!.Pe)), string.Join(" | ", va.Extents.Select(e => $"{e!.Pe}: {string.Join("; ", e.Evidence)}")));
+        Assert.Equal(pesB, vb.Extents.Select(e => e!.Pe));
+        Assert.Equal(1.0, va.Extents[0]!.Confidence);
+        Assert.All(va.Extents.Concat(vb.Extents), e => Assert.Contains(e!.Evidence, x => x.Length > 0));
+    }
+
+    [Fact]
+    public void Indistinguishable_extents_are_reported_with_both_candidates()
+    {
+        var pv = new CarveSyntheticPv();
+        var (bytes, write) = CarveSyntheticPv.Memory(16);
+        var x = Guid.NewGuid();
+        var y = Guid.NewGuid();
+        // Same BAT, all blocks full: LE2 of X and of Y look alike, neither touches a neighbour run.
+        long[] pesX = [0, 1, 5, 9];
+        long[] pesY = [2, 3, 7, 11];
+        pv.WriteVhd(write, x, 8L << 20, pesX, 3);
+        pv.WriteVhd(write, y, 8L << 20, pesY, 3);
+
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        var vx = result.Vdis.Single(v => v.Footer.Uuid == x);
+        var vy = result.Vdis.Single(v => v.Footer.Uuid == y);
+        foreach (var v in new[] { vx, vy })
+        {
+            var le2 = v.Extents[2]!;
+            Assert.True(le2.Ambiguous, string.Join("; ", le2.Evidence));
+            Assert.True(le2.Confidence <= 0.5);
+            Assert.Equal(new long[] { 5, 7 }, le2.AlternativePes!.Append(le2.Pe).Order());
+            Assert.Contains(v.Findings, f => f.Code == "CARVE_EXTENT_AMBIGUOUS" || f.Code == "CARVE_EXTENTS_UNPLACED");
+        }
+
+        // Heads, batmap extents (run from the head) and tails (uuid) stay certain.
+        Assert.Equal([0L, 1, 9], new[] { 0, 1, 3 }.Select(le => vx.Extents[le]!.Pe));
+        Assert.Equal([2L, 3, 11], new[] { 0, 1, 3 }.Select(le => vy.Extents[le]!.Pe));
+    }
+
+    [Fact]
+    public void Pv_full_of_conectix_strings_gives_a_finding_and_no_vdi()
+    {
+        var (bytes, _) = CarveSyntheticPv.Memory(32);
+        var rnd = new Random(8);
+        rnd.NextBytes(bytes.AsSpan((int)CarveSyntheticPv.PeStartBytes));
+        for (var o = 0; o + 8 <= bytes.Length; o += 512)
+        {
+            "conectix"u8.CopyTo(bytes.AsSpan(o));
+        }
+
+        var watch = Stopwatch.StartNew();
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        Assert.Empty(result.Vdis);
+        Assert.Contains(result.Findings, f => f.Code == "CARVE_BAD_VHD_HEAD");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), watch.Elapsed.ToString());
+    }
+
+    [Fact]
+    public void Absurd_bat_and_duplicated_footer_uuids_become_findings()
+    {
+        var pv = new CarveSyntheticPv();
+        var (bytes, write) = CarveSyntheticPv.Memory(16);
+        var dup = Guid.NewGuid();
+        pv.WriteVhd(write, dup, 8L << 20, [0, 1, 2, 3], 2);
+        pv.WriteVhd(write, dup, 8L << 20, [4, 5, 6, 7], 2);
+        var absurd = Guid.NewGuid();
+        pv.WriteVhd(write, absurd, 8L << 20, [8, 9, 10, 11], 3);
+        // BAT of the third head: an entry far past the PV, one into the metadata, one duplicated.
+        var bat = (int)(CarveSyntheticPv.PeStartBytes + (8 * pv.ExtentBytes) + 0x600);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(bat), 0xFFFFFFF0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(bat + 4), 3);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(bat + 8), 8455);
+        // A head claiming 64 TiB of virtual size (max BAT) with a valid checksum.
+        var huge = new VRescue.Formats.Vhd.VhdFooter { DataOffsetBytes = 512, CurrentSizeBytes = 64UL << 40, DiskType = VRescue.Formats.Vhd.VhdDiskType.Dynamic, Uuid = Guid.NewGuid() };
+        var hugeHead = (int)(CarveSyntheticPv.PeStartBytes + (12 * pv.ExtentBytes));
+        bytes.AsSpan(hugeHead, 4 << 20).Clear();
+        huge.Encode(bytes.AsSpan(hugeHead));
+        new VRescue.Formats.Vhd.VhdDynamicHeader { TableOffsetBytes = 0x600, MaxTableEntries = 0x100000 }.Encode(bytes.AsSpan(hugeHead + 512));
+        bytes.AsSpan(hugeHead + 0x600, (4 << 20) - 0x600).Fill(0x01);
+
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        Assert.Contains(result.Findings, f => f.Code == "CARVE_DUPLICATE_FOOTER_UUID");
+        Assert.Contains(result.Vdis.SelectMany(v => v.Findings), f => f.Code == "CARVE_BAT_ENTRIES_INVALID");
+        Assert.Contains(result.Findings, f => f.Code is "CARVE_HEAD_TOO_LARGE");
+        Assert.All(result.Vdis, v => Assert.True(v.ExtentCount <= 16));
+    }
+
+    [Fact]
+    public void Scanner_reads_bitmap_grid_and_signatures_of_one_extent()
+    {
+        var extent = new byte[4 << 20];
+        "conectix"u8.CopyTo(extent);
+        extent[0x1E00] = 0xFF;                      // bitmap position 1, gap [0x1000, 0x1E00) zero
+        extent.AsSpan(0x2000, 0xE00).Fill(1);       // position 2 has a non-zero gap: not a bitmap
+        extent[0x2E00] = 0x80;
+        extent.AsSpan((4 << 20) - 512).Fill(0xC7);
+
+        var pe = CarveScanner.Analyse(extent, 0, 7, 0);
+
+        Assert.True(pe.Kind.HasFlag(CarvePeKind.BadHead));
+        Assert.True(pe.Kind.HasFlag(CarvePeKind.TailKilled));
+        // Position 1023 is extent end - 512, where a tail footer (here 0xC7) also lives.
+        Assert.Equal([(ushort)1, 1023], pe.Bitmaps);
+    }
+}
