@@ -94,10 +94,24 @@ public sealed class PartitionsRepairFixtureTests : IDisposable
         }
 
         Assert.Equal(ProbeSummary(fx.ImagePath), ProbeSummary(repaired));
+        AssertExportsLikeTheHealthyImage(fx, repaired);
         if (expectedSource != "found")
         {
             // From a GPT copy the original table comes back whole: same entries, same numbers, names and GUIDs.
             Assert.Equal(Normalise(Repo.Run("sfdisk", $"--json \"{fx.ImagePath}\""), fx.ImagePath), Normalise(Repo.Run("sfdisk", $"--json \"{repaired}\""), repaired));
+        }
+    }
+
+    /// <summary>The repaired copy exports every VDI with the content the generator put in (sr.json sourceExt4Sha256).</summary>
+    private void AssertExportsLikeTheHealthyImage(SrFixture fx, string repaired)
+    {
+        var outDir = Path.Combine(_dir, Path.GetFileNameWithoutExtension(repaired) + ".export");
+        var export = Cli.Run("export", repaired, "--out", outDir, "--format", "raw", "--json");
+        Assert.True(export.ExitCode == ExitCodes.Ok, export.Stdout + export.Stderr);
+        var files = export.Json.GetProperty("vdis").EnumerateArray().ToDictionary(v => v.GetProperty("uuid").GetString()!, v => v.GetProperty("file").GetString()!);
+        foreach (var vdi in fx.Sr.GetProperty("vdis").EnumerateArray())
+        {
+            Assert.Equal(vdi.GetProperty("sourceExt4Sha256").GetString(), Repo.Sha256File(Path.Combine(outDir, files[vdi.GetProperty("uuid").GetString()!])));
         }
     }
 
