@@ -7,61 +7,45 @@ namespace VRescue.TestSupport;
 /// A fact that needs real tools, root or generated fixtures. Off CI it is skipped with the reason printed;
 /// under CI=true it is never skipped, so a missing prerequisite fails the run instead of hiding it.
 /// </summary>
-public sealed class RealFactAttribute : FactAttribute
+public sealed class RealFactAttribute(params string[] tools) : FactAttribute
 {
-    public RealFactAttribute(params string[] tools)
-    {
-        _tools = tools;
-        Skip = Prerequisites.MissingReason(tools, false, null);
-    }
+    private readonly Prerequisites.Needs _needs = new(tools);
 
     /// <summary>Needs uid 0 (loop devices, lvm on loop devices).</summary>
-    public bool Root
-    {
-        get => _root;
-        set { _root = value; Skip = Prerequisites.MissingReason(_tools, value, Fixture); }
-    }
+    public bool Root { get => _needs.Root; set => _needs.Root = value; }
 
     /// <summary>Name of a generated fixture directory under the fixture cache that must exist.</summary>
-    public string? Fixture
-    {
-        get => _fixture;
-        set { _fixture = value; Skip = Prerequisites.MissingReason(_tools, Root, value); }
-    }
+    public string? Fixture { get => _needs.Fixture; set => _needs.Fixture = value; }
 
-    private readonly string[] _tools;
-    private bool _root;
-    private string? _fixture;
+    /// <summary>An explicit skip, else the reason a prerequisite is missing (never under CI=true).</summary>
+    public override string? Skip { get => base.Skip ?? _needs.Reason(); set => base.Skip = value; }
 }
 
 /// <summary>Theory counterpart of <see cref="RealFactAttribute"/>.</summary>
-public sealed class RealTheoryAttribute : TheoryAttribute
+public sealed class RealTheoryAttribute(params string[] tools) : TheoryAttribute
 {
-    public RealTheoryAttribute(params string[] tools)
-    {
-        _tools = tools;
-        Skip = Prerequisites.MissingReason(tools, false, null);
-    }
+    private readonly Prerequisites.Needs _needs = new(tools);
 
-    public bool Root
-    {
-        get => _root;
-        set { _root = value; Skip = Prerequisites.MissingReason(_tools, value, Fixture); }
-    }
+    public bool Root { get => _needs.Root; set => _needs.Root = value; }
 
-    public string? Fixture
-    {
-        get => _fixture;
-        set { _fixture = value; Skip = Prerequisites.MissingReason(_tools, Root, value); }
-    }
+    public string? Fixture { get => _needs.Fixture; set => _needs.Fixture = value; }
 
-    private readonly string[] _tools;
-    private bool _root;
-    private string? _fixture;
+    /// <summary>An explicit skip, else the reason a prerequisite is missing (never under CI=true).</summary>
+    public override string? Skip { get => base.Skip ?? _needs.Reason(); set => base.Skip = value; }
 }
 
 public static class Prerequisites
 {
+    /// <summary>What a test needs; the attributes above share it.</summary>
+    public sealed class Needs(string[] tools)
+    {
+        public bool Root { get; set; }
+
+        public string? Fixture { get; set; }
+
+        public string? Reason() => MissingReason(tools, Root, Fixture);
+    }
+
     /// <summary>Null when everything is there (or under CI); otherwise a printed reason to skip.</summary>
     public static string? MissingReason(string[] tools, bool root, string? fixture)
     {
