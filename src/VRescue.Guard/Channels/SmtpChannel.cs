@@ -2,6 +2,8 @@
 using System.Globalization;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using VRescue.Guard.Alerts;
 using VRescue.Guard.Run;
@@ -22,6 +24,20 @@ public sealed class SmtpChannel(GuardChannelConfig config, TimeSpan timeout) : I
         AlertChannels.Guard(Name, () => SendAsync(AlertText.Mail(alert, config.From!, config.To, config.SubjectPrefix), cancel));
 
     private async Task SendAsync(string message, CancellationToken cancel)
+    {
+        try
+        {
+            await ExchangeAsync(message, cancel).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!cancel.IsCancellationRequested)
+        {
+            // The deadline, not a shutdown: socket and TLS reads report it as OperationCanceledException, which is no
+            // delivery failure to the daemon and would escape the cycle instead of spooling the alert.
+            throw new TimeoutException($"{config.Host}:{config.Port}: no complete SMTP exchange within {timeout.TotalSeconds} s", e);
+        }
+    }
+
+    private async Task ExchangeAsync(string message, CancellationToken cancel)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         deadline.CancelAfter(timeout);
@@ -106,9 +122,47 @@ public sealed class SmtpChannel(GuardChannelConfig config, TimeSpan timeout) : I
         {
             options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
         }
+        else if (config.CaFile is { } caFile)
+        {
+            // Only these CAs, instead of the system store; the host name is still checked against the certificate.
+            // No revocation check: a private CA or a self-signed relay has no reachable CRL or OCSP responder.
+            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+            policy.CustomTrustStore.AddRange(LoadCaFile(caFile));
+            options.CertificateChainPolicy = policy;
+        }
 
         await ssl.AuthenticateAsClientAsync(options, ct).ConfigureAwait(false);
         return ssl;
+    }
+
+    /// <summary>The certificates of a PEM <c>ca_file</c>; throws IOException when there are none.</summary>
+    private static X509Certificate2Collection LoadCaFile(string path)
+    {
+        var certs = new X509Certificate2Collection();
+        try
+        {
+            certs.ImportFromPemFile(path);
+        }
+        catch (CryptographicException e)
+        {
+            throw new IOException($"ca_file {path}: {e.Message}", e);
+        }
+
+        return certs.Count > 0 ? certs : throw new IOException($"ca_file {path}: no PEM certificate in it");
+    }
+
+    /// <summary>Why <paramref name="path"/> cannot be used as <c>ca_file</c>, or null when it can.</summary>
+    public static string? CaFileProblem(string path)
+    {
+        try
+        {
+            _ = LoadCaFile(path);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return e.Message.StartsWith("ca_file ", StringComparison.Ordinal) ? e.Message["ca_file ".Length..] : $"{path}: {e.Message}";
+        }
     }
 
     /// <summary>RFC 5321 §4.5.2: a line starting with "." gets another; the message already has CRLF line ends.</summary>

@@ -79,6 +79,10 @@ public sealed class GuardChannelConfig
     public int Port { get; set; } = 25;
     public string Tls { get; set; } = "auto";
     public bool TlsVerify { get; set; } = true;
+
+    /// <summary>PEM file of the CA certificate(s) trusted for this relay instead of the system store (a self-signed relay: its own certificate).</summary>
+    public string? CaFile { get; set; }
+
     public string? Username { get; set; }
     public string? Password { get; set; }
     public string? PasswordFile { get; set; }
@@ -258,6 +262,12 @@ public static class GuardConfigLoader
                 throw new GuardConfigException($"{where}: tls must be auto, starttls, implicit or none");
             case "smtp" when c.Username is not null && c.Password is null && c.PasswordFile is null:
                 throw new GuardConfigException($"{where}: 'username' needs 'password' or 'password_file'");
+            case "smtp" when c.CaFile is not null && c.Tls == "none":
+                throw new GuardConfigException($"{where}: 'ca_file' needs TLS (tls: auto, starttls or implicit)");
+            case "smtp" when c.CaFile is not null && !c.TlsVerify:
+                throw new GuardConfigException($"{where}: 'ca_file' and 'tls_verify: false' contradict each other; keep ca_file");
+            case "smtp" when c.CaFile is not null && Channels.SmtpChannel.CaFileProblem(c.CaFile) is { } problem:
+                throw new GuardConfigException($"{where}: ca_file {problem}");
             case "webhook" when !Uri.TryCreate(c.Url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"):
                 throw new GuardConfigException($"{where}: needs an http(s) 'url'");
             case "webhook" when c.Headers.Any(h => (h.Key + h.Value).Any(ch => ch is '\r' or '\n')):
