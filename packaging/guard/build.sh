@@ -9,7 +9,7 @@ out=$(readlink -f "${1:-$here/out}")
 rid=${RID:-linux-x64}
 mkdir -p "$out"
 dotnet publish "$root/src/VRescue.Cli/VRescue.Cli.csproj" -c Release -r "$rid" --self-contained \
-  -p:PublishSingleFile=true -p:IncludeNativeLibrariesForSelfExtract=false -p:DebugType=none \
+  -p:PublishSingleFile=true -p:PublishReadyToRun=true -p:IncludeNativeLibrariesForSelfExtract=false -p:DebugType=none \
   -o "$out" --nologo -v q -clp:ErrorsOnly
 rm -f "$out"/*.xml
 cp "$here"/vrescue-guard.service "$here"/vrescue-guard-once.service "$here"/vrescue-guard-once.timer "$here"/guard.example.yaml "$out"/
