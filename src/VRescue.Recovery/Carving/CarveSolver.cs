@@ -443,7 +443,7 @@ public static class CarveSolver
             return (Ext4MatchBonus, string.Join("; ", matches));
         }
 
-        return (-Ext4MatchBonus, "contradicted: " + string.Join("; ", contradictions));
+        return contradictions.Count == 0 ? null : (-Ext4MatchBonus, "contradicted: " + string.Join("; ", contradictions));
     }
 
     /// <summary>
