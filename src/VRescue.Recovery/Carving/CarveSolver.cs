@@ -27,6 +27,7 @@ public static class CarveSolver
     private const double ContentScore = 0.5;
     private const double RunBonus = 0.3;
     private const double StraddleBonus = 0.35;
+    private const double Ext4MatchBonus = 0.4;
 
     // Expected bitmap observations: position in bits 0-9, bit 14 = full/partial known, bit 15 = full.
     private const int PositionMask = 0x3FFF;
@@ -42,8 +43,12 @@ public static class CarveSolver
 
     internal static long Key(int source, long pe) => ((long)source << 40) | pe;
 
+    /// <summary>
+    /// Places every VDI's logical extents. <paramref name="guestEvidence"/> adds score (and a reason) to a candidate
+    /// (VDI id, LE, PE key) from the guest's own structure, read by the caller through a previous solve.
+    /// </summary>
     public static void Solve(IReadOnlyList<CarvePe[]> pes, IReadOnlyList<CarvedVdi> vdis, CarveOptions options, List<Finding> findings,
-        CarvePe? mgt, CancellationToken cancel)
+        CarvePe? mgt, CancellationToken cancel, IReadOnlyDictionary<(int Vdi, long Le, long Key), (double Delta, string Evidence)>? guestEvidence = null)
     {
         var extent = options.ExtentSizeBytes;
         var owner = new Dictionary<long, (CarvedVdi? Vdi, long Le)>();
@@ -157,6 +162,36 @@ public static class CarveSolver
 
         Drain();
 
+        // Phase 3: extents holding only the end of a block that starts in the placed extent before them (no bitmap
+        // sector of their own): the written sectors at the start of the candidate must end where the block ends.
+        foreach (var v in vdis)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var full = v.Extents.Length > 1 && v.Extents[1] is { } b1 ? FullBlocks(pes[b1.Source][b1.Pe]) : KnownFullBlocks(v, batmaps);
+            foreach (var le in v.RequiredExtents)
+            {
+                if (le == 0 || v.Extents[le] is not null || v.Extents[le - 1] is not { } prev
+                    || Crossing(v, le, extent, full, pes[prev.Source][prev.Pe]) is not { } crossing)
+                {
+                    continue;
+                }
+
+                var slot = slots[(v.Id, le)];
+                var fitting = pes[prev.Source].Where(p => !owner.ContainsKey(Key(p.Source, p.Pe)) && p.IsQuiet && p.Bitmaps.Count == 0
+                    && ContinuationFits(p, crossing.EndInNext, crossing.Written)).ToList();
+                foreach (var p in fitting)
+                {
+                    Offer(slot, p, ContentScore - (0.01 * Math.Min(fitting.Count - 1, 5)),
+                        $"written sectors at the start end at 0x{crossing.EndInNext:X}, where block {crossing.Block} (bitmap in LE {le - 1}) ends ({fitting.Count} PE(s) fit)");
+                }
+
+                Trim(slot, v.Head.Pe + le, options.MaxCandidatesPerExtent);
+                Enqueue(slot);
+            }
+        }
+
+        Drain();
+
         // Honest ambiguity: an extent is ambiguous when another PE fitted it as well, even if that PE was then
         // taken by a different LV (two VDIs whose extents look alike are reported on both sides).
         foreach (var slot in slots.Values)
@@ -166,7 +201,10 @@ public static class CarveSolver
                 continue;
             }
 
-            var rivals = slot.Candidates.Where(c => c.Key != Key(placed.Source, placed.Pe) && c.Value.Score >= mine.Score - options.AmbiguityMargin)
+            // A rival PE that another extent holds on strong evidence of its own (a head, batmap, superblock; 0.9+) is
+            // not a real alternative: an old footer left inside that extent, say.
+            var rivals = slot.Candidates.Where(c => c.Key != Key(placed.Source, placed.Pe) && c.Value.Score >= mine.Score - options.AmbiguityMargin
+                    && !(owner.TryGetValue(c.Key, out var o) && o.Vdi?.Extents[o.Le] is { Ambiguous: false, Confidence: >= 0.9 }))
                 .Select(c => c.Key & ((1L << 40) - 1)).Order().ToList();
             if (rivals.Count > 0 && !placed.Ambiguous)
             {
@@ -207,7 +245,19 @@ public static class CarveSolver
                 }
             }
 
+            if (Ext4Agreement(v, slot.Le, p, extent) is { } fs && !evidence.Contains(fs.Evidence, StringComparison.Ordinal))
+            {
+                score += fs.Delta;
+                evidence += "; " + fs.Evidence;
+            }
+
             var k = Key(p.Source, p.Pe);
+            if (guestEvidence is not null && guestEvidence.TryGetValue((v.Id, slot.Le, k), out var guest) && !evidence.Contains(guest.Evidence, StringComparison.Ordinal))
+            {
+                score += guest.Delta;
+                evidence += "; " + guest.Evidence;
+            }
+
             if (!slot.Candidates.TryGetValue(k, out var old) || old.Score < score)
             {
                 slot.Candidates[k] = (score, evidence);
@@ -275,7 +325,7 @@ public static class CarveSolver
                             continue;
                         }
 
-                        queue.Enqueue((ns, cp.Source, cp.Pe, now.Score, now.Evidence), (-now.Score, 0));
+                        queue.Enqueue((ns, cp.Source, cp.Pe, now.Score, now.Evidence), (-now.Score, Math.Abs(cp.Pe - (v.Head.Pe + nle))));
                     }
                 }
             }
@@ -343,6 +393,132 @@ public static class CarveSolver
 
         var share = (double)agree / (agree + disagree);
         return share >= 0.9 ? share : share - 1;
+    }
+
+    /// <summary>
+    /// ext4 superblocks in <paramref name="p"/> checked against <paramref name="v"/>'s BAT: a superblock of group g
+    /// sits at guest offset 1024 (g = 0) or (s_first_data_block + g x s_blocks_per_group) x block size (Linux
+    /// fs/ext4/super.c, ext4_group_first_block_no); the BAT says which LV byte holds that guest offset. The same
+    /// extent and offset is a match; a superblock where the BAT puts other guest data (a stale one of a deleted
+    /// VDI, another VDI's file system) contradicts the candidate. Null when the PE holds no superblock.
+    /// </summary>
+    private static (double Delta, string Evidence)? Ext4Agreement(CarvedVdi v, long le, CarvePe p, long extent)
+    {
+        if (p.Ext4.Count == 0)
+        {
+            return null;
+        }
+
+        var blockBytes = (long)v.Header.BlockSizeBytes;
+        var bitmapBytes = v.Header.BitmapSizeSectors * 512;
+        var matches = new List<string>();
+        var contradictions = new List<string>();
+        foreach (var h in p.Ext4)
+        {
+            long guest;
+            try
+            {
+                guest = h.GroupNumber == 0 ? 1024 : checked((h.FirstDataBlock + ((long)h.GroupNumber * h.BlocksPerGroup)) * h.BlockSizeBytes);
+            }
+            catch (OverflowException)
+            {
+                continue;
+            }
+
+            var block = guest / blockBytes;
+            long? lvByte = block < v.Bat.Length && v.Bat[block] != VhdBat.Unallocated ? (v.Bat[block] * 512L) + bitmapBytes + (guest % blockBytes) : null;
+            var what = $"ext4 superblock of group {h.GroupNumber} (fs {h.FsUuid}) @0x{h.OffsetInExtent:X}";
+            if (lvByte is { } at && at / extent == le && at % extent == h.OffsetInExtent)
+            {
+                matches.Add($"{what}, exactly where the BAT puts guest offset 0x{guest:X}");
+            }
+            else
+            {
+                contradictions.Add($"{what}, but the BAT puts guest offset 0x{guest:X} " + (lvByte is { } b ? $"in LE {b / extent} @0x{b % extent:X}" : "in an unallocated block"));
+            }
+        }
+
+        if (matches.Count > 0)
+        {
+            return (Ext4MatchBonus, string.Join("; ", matches));
+        }
+
+        return contradictions.Count == 0 ? null : (-Ext4MatchBonus, "contradicted: " + string.Join("; ", contradictions));
+    }
+
+    /// <summary>
+    /// The block whose data starts in LE <paramref name="le"/> - 1 and ends inside LE <paramref name="le"/>: where it
+    /// ends in the next extent and which of its sectors there the guest wrote (all when full per the batmap, else
+    /// the bitmap sector seen in <paramref name="before"/>). Null when no block crosses or its bitmap is unknown.
+    /// </summary>
+    private static (int Block, long EndInNext, bool[] Written)? Crossing(CarvedVdi v, long le, long extent, HashSet<int>? full, CarvePe before)
+    {
+        var blockBytes = (long)v.Header.BlockSizeBytes;
+        var bitmapBytes = v.Header.BitmapSizeSectors * 512;
+        var start = le * extent;
+        for (var b = 0; b < v.Bat.Length; b++)
+        {
+            if (v.Bat[b] == VhdBat.Unallocated)
+            {
+                continue;
+            }
+
+            var bitmapAt = v.Bat[b] * 512L;
+            var dataStart = bitmapAt + bitmapBytes;
+            var dataEnd = dataStart + blockBytes;
+            if (dataStart >= start || dataEnd <= start || dataEnd > start + extent || bitmapAt < start - extent)
+            {
+                continue;
+            }
+
+            var sectors = (int)((dataEnd - start) / 512);
+            var first = (int)(blockBytes / 512) - sectors;
+            var written = new bool[sectors];
+            if (full?.Contains(b) == true)
+            {
+                Array.Fill(written, true);
+            }
+            else
+            {
+                var pos = (bitmapAt % extent - CarveScanner.BitmapPhaseBytes) / CarveScanner.GridBytes;
+                var idx = before.Bitmaps.FindIndex(o => (o & ~CarveScanner.FullFlag) == pos);
+                if (idx < 0 || bitmapBytes != 512)
+                {
+                    return null;
+                }
+
+                var bitmap = before.BitmapSectors[idx];
+                for (var i = 0; i < sectors; i++)
+                {
+                    written[i] = (bitmap[(first + i) / 8] & (0x80 >> ((first + i) % 8))) != 0;
+                }
+            }
+
+            return (b, dataEnd - start, written);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// At least 8 sectors the block's bitmap marks written, 98 % of them non-zero in <paramref name="p"/>, and the
+    /// sector right after the block's end zero (the next block's zero-written gap, or space the guest never wrote).
+    /// </summary>
+    private static bool ContinuationFits(CarvePe p, long endInNext, bool[] written)
+    {
+        bool NonZero(long s) => s < p.NonZeroSectors.Length * 64L && (p.NonZeroSectors[s >> 6] & (1UL << (int)(s & 63))) != 0;
+        int expected = 0, seen = 0;
+        for (var i = 0; i < written.Length; i++)
+        {
+            if (written[i])
+            {
+                expected++;
+                seen += NonZero(i) ? 1 : 0;
+            }
+        }
+
+        var after = endInNext / 512;
+        return expected >= 8 && seen >= expected * 0.98 && (after >= p.NonZeroSectors.Length * 64L || !NonZero(after));
     }
 
     /// <summary>Confidence for a best-first score: head, or two independent signals (batmap/tail/content plus a run) 0.99; one strong signal 0.9; bitmap positions alone 0.6.</summary>

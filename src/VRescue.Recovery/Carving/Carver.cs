@@ -69,6 +69,19 @@ public static class Carver
         var catalogTime = watch.Elapsed;
         watch.Restart();
         CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel);
+        if (vdis.Any(v => v.Extents.Any(e => e is { Ambiguous: true }))
+            && GuestEvidence(pes, vdis, sources, peStart, extent, cancel) is { Count: > 0 } guest)
+        {
+            // Second solve with what the guests' file systems say about the contested extents.
+            foreach (var v in vdis)
+            {
+                v.Extents = new CarvedExtent?[v.ExtentCount];
+            }
+
+            findings.RemoveAll(f => f.Code == "CARVE_GAPS_UNFILLED");
+            CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, guest);
+        }
+
         var solveTime = watch.Elapsed;
 
         foreach (var v in vdis)
@@ -128,6 +141,97 @@ public static class Carver
         }
 
         return new ExtentMappedSource(vdi.LvName, result.ExtentSizeBytes, vdi.ExtentCount, runs);
+    }
+
+    /// <summary>
+    /// For each ambiguous extent, each candidate PE scored against the guest ext4 allocation of the VDI (read through
+    /// its confidently placed extents): the 4 KiB chunks a partially written VHD block has written (its sector
+    /// bitmap in that PE) should lie in blocks the guest file system allocated. Written chunks in free blocks count
+    /// against the candidate; many written chunks all in allocated blocks count for it. Full blocks say nothing.
+    /// </summary>
+    private static Dictionary<(int Vdi, long Le, long Key), (double Delta, string Evidence)> GuestEvidence(IReadOnlyList<CarvePe[]> pes,
+        IReadOnlyList<CarvedVdi> vdis, IReadOnlyList<IBlockSource> sources, long peStart, long extent, CancellationToken cancel)
+    {
+        const int chunkBytes = 4096;
+        var result = new Dictionary<(int, long, long), (double, string)>();
+        foreach (var v in vdis)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var contested = v.Extents.Where(e => e is { Ambiguous: true }).Select(e => e!).ToList();
+            if (contested.Count == 0 || CarveGuestExt4.Open(vdis, v, sources, peStart, extent) is not { } fs)
+            {
+                continue;
+            }
+
+            var blockBytes = (long)v.Header.BlockSizeBytes;
+            var sectorsPerChunk = chunkBytes / 512;
+            foreach (var e in contested)
+            {
+                foreach (var pe in e.AlternativePes!.Append(e.Pe).Distinct())
+                {
+                    if (pe < 0 || pe >= pes[e.Source].Length)
+                    {
+                        continue;
+                    }
+
+                    var p = pes[e.Source][pe];
+                    int written = 0, free = 0;
+                    for (var b = 0; b < v.Bat.Length; b++)
+                    {
+                        var at = v.Bat[b] * 512L;
+                        if (v.Bat[b] == VhdBat.Unallocated || at / extent != e.LogicalExtent || v.Header.BitmapSizeSectors != 1
+                            || (at % extent - CarveScanner.BitmapPhaseBytes) % CarveScanner.GridBytes != 0)
+                        {
+                            continue;
+                        }
+
+                        var pos = (at % extent - CarveScanner.BitmapPhaseBytes) / CarveScanner.GridBytes;
+                        var idx = p.Bitmaps.FindIndex(o => (o & ~CarveScanner.FullFlag) == pos);
+                        if (idx < 0 || (p.Bitmaps[idx] & CarveScanner.FullFlag) != 0)
+                        {
+                            continue;
+                        }
+
+                        var bitmap = p.BitmapSectors[idx];
+                        for (var c = 0; c < blockBytes / chunkBytes; c++)
+                        {
+                            var first = c * sectorsPerChunk;
+                            var any = false;
+                            for (var s = first; s < first + sectorsPerChunk && !any; s++)
+                            {
+                                any = (bitmap[s / 8] & (0x80 >> (s % 8))) != 0;
+                            }
+
+                            if (any && fs.ChunkAllocated((b * blockBytes) + (c * chunkBytes)) is { } allocated)
+                            {
+                                written++;
+                                free += allocated ? 0 : 1;
+                            }
+                        }
+                    }
+
+                    if (written < 8)
+                    {
+                        continue;
+                    }
+
+                    var share = (double)free / written;
+                    var key = CarveSolver.Key(e.Source, pe);
+                    if (share > 0.05)
+                    {
+                        result[(v.Id, e.LogicalExtent, key)] = (-0.3 * share,
+                            $"guest ext4 (fs {fs.FsUuid}): {free} of {written} written 4 KiB chunks in PE {pe} fall in blocks its block bitmaps call free");
+                    }
+                    else if (free == 0 && written >= 64)
+                    {
+                        result[(v.Id, e.LogicalExtent, key)] = (0.1,
+                            $"guest ext4 (fs {fs.FsUuid}): all {written} written 4 KiB chunks in PE {pe} fall in blocks its block bitmaps call allocated");
+                    }
+                }
+            }
+        }
+
+        return result;
     }
 
     internal static string Ranges(IEnumerable<long> values)

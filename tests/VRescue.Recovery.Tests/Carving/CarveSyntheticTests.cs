@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
 using System.Diagnostics;
 using VRescue.Recovery.Carving;
 using VRescue.Storage;
@@ -63,6 +64,44 @@ public class CarveSyntheticTests
         // Heads, batmap extents (run from the head) and tails (uuid) stay certain.
         Assert.Equal([0L, 1, 9], new[] { 0, 1, 3 }.Select(le => vx.Extents[le]!.Pe));
         Assert.Equal([2L, 3, 11], new[] { 0, 1, 3 }.Select(le => vy.Extents[le]!.Pe));
+    }
+
+    [Fact]
+    public void Ext4_superblocks_with_absurd_geometry_are_no_evidence_and_no_crash()
+    {
+        var pv = new CarveSyntheticPv();
+        var (bytes, write) = CarveSyntheticPv.Memory(16);
+        var x = Guid.NewGuid();
+        var y = Guid.NewGuid();
+        long[] pesX = [0, 1, 5, 9];
+        long[] pesY = [2, 3, 7, 11];
+        pv.WriteVhd(write, x, 8L << 20, pesX, 3);
+        pv.WriteVhd(write, y, 8L << 20, pesY, 3);
+
+        // Superblocks (magic 0xEF53 @0x38) whose group offset overflows 64 bits, in both contested extents.
+        var sb = new byte[1024];
+        BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x4), uint.MaxValue);          // s_blocks_count_lo
+        BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x14), uint.MaxValue);         // s_first_data_block
+        BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x18), 6);                     // s_log_block_size: 64 KiB
+        BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x20), uint.MaxValue);         // s_blocks_per_group
+        BinaryPrimitives.WriteUInt16LittleEndian(sb.AsSpan(0x38), 0xEF53);
+        BinaryPrimitives.WriteUInt16LittleEndian(sb.AsSpan(0x5A), ushort.MaxValue);       // s_block_group_nr
+        foreach (var pe in new long[] { 5, 7 })
+        {
+            write(CarveSyntheticPv.PeStartBytes + (pe * pv.ExtentBytes) + 0x100000, sb);
+        }
+
+        var pe5 = CarveSyntheticPv.PeStartBytes + (5 * pv.ExtentBytes);
+        Assert.Single(CarveScanner.Analyse(bytes.AsSpan((int)pe5, (int)pv.ExtentBytes), 0, 5, pe5).Ext4);
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        foreach (var v in result.Vdis)
+        {
+            var le2 = v.Extents[2]!;
+            Assert.True(le2.Ambiguous);
+            Assert.Equal(new long[] { 5, 7 }, le2.AlternativePes!.Append(le2.Pe).Order());
+            Assert.DoesNotContain(le2.Evidence, e => e.Contains("ext4", StringComparison.Ordinal));
+        }
     }
 
     [Fact]

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+using System.Buffers.Binary;
+using VRescue.Formats.Ext;
+using VRescue.Formats.Vhd;
+using VRescue.Storage;
+
+namespace VRescue.Recovery.Carving;
+
+/// <summary>
+/// A carved VDI's guest ext4 block allocation, read through the extents already placed with confidence (primary
+/// superblock, group descriptors, block bitmaps). Tells whether a guest 4 KiB chunk lies in allocated file system
+/// blocks, so a partially written VHD block's sector bitmap can be compared with the guest's own allocation: the
+/// guest writes where its file system allocated, so a candidate extent whose written chunks fall in free blocks
+/// belongs to another VDI (or holds the stale blocks of a deleted file there).
+/// </summary>
+internal sealed class CarveGuestExt4
+{
+    // Linux fs/ext4/ext4.h struct ext4_super_block / ext4_group_desc (Documentation/filesystems/ext4/group_descr.rst).
+    private const int SbFirstDataBlockOffset = 0x14;
+    private const int SbBlocksPerGroupOffset = 0x20;
+    private const int SbDescSizeOffset = 0xFE;
+    private const int GdBlockBitmapLoOffset = 0x0;
+    private const int GdBlockBitmapHiOffset = 0x20;
+    private const int GdFlagsOffset = 0x12;
+    private const ushort GdBlockUninit = 0x2;
+    private const int MinDescSize64 = 64;
+    private const int MaxGroups = 1 << 20;
+    private const int ChunkBytes = 4096;
+
+    /// <summary>Placed extents below this confidence are not read (their bytes might belong to another LV).</summary>
+    public const double MinReadConfidence = 0.8;
+
+    private readonly Func<long, Span<byte>, bool> _read;
+    private readonly Ext4Superblock _sb;
+    private readonly long _blockSize;
+    private readonly long _blocksPerGroup;
+    private readonly long _firstDataBlock;
+    private readonly int _descSize;
+    private readonly long _groups;
+    private readonly Dictionary<long, byte[]?> _bitmaps = [];
+
+    private CarveGuestExt4(Func<long, Span<byte>, bool> read, Ext4Superblock sb, long blockSize, long blocksPerGroup, long firstDataBlock, int descSize, long groups)
+    {
+        _read = read;
+        _sb = sb;
+        _blockSize = blockSize;
+        _blocksPerGroup = blocksPerGroup;
+        _firstDataBlock = firstDataBlock;
+        _descSize = descSize;
+        _groups = groups;
+    }
+
+    public Guid FsUuid => _sb.Uuid;
+
+    /// <summary>Opens <paramref name="v"/>'s guest ext4, or null when its primary superblock is not readable through confident extents.</summary>
+    public static CarveGuestExt4? Open(IReadOnlyList<CarvedVdi> vdis, CarvedVdi v, IReadOnlyList<IBlockSource> sources, long peStartBytes, long extentSizeBytes)
+    {
+        bool Read(long guest, Span<byte> buffer) => ReadGuest(vdis, v, sources, peStartBytes, extentSizeBytes, guest, buffer);
+        var raw = new byte[Ext4Superblock.SizeBytes];
+        if (!Read(Ext4Superblock.OffsetBytes, raw))
+        {
+            return null;
+        }
+
+        var sb = Ext4Superblock.Decode(raw);
+        var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbBlocksPerGroupOffset));
+        var first = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbFirstDataBlockOffset));
+        var descSize = (sb.FeatureIncompat & Ext4Superblock.Incompat64Bit) != 0 ? BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(SbDescSizeOffset)) : 32;
+        if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || descSize < 32 || descSize > 1024 || (descSize & (descSize - 1)) != 0
+            || sb.BlocksCount <= first || (sb.FeatureIncompat & Ext4Superblock.IncompatMetaBg) != 0)
+        {
+            return null;
+        }
+
+        var groups = (long)((sb.BlocksCount - first + perGroup - 1) / perGroup);
+        return groups > MaxGroups ? null : new CarveGuestExt4(Read, sb, bs, perGroup, first, descSize, groups);
+    }
+
+    /// <summary>True/false: the 4 KiB guest chunk at <paramref name="guestOffset"/> holds an allocated block; null when unknown.</summary>
+    public bool? ChunkAllocated(long guestOffset)
+    {
+        var firstBlock = guestOffset / _blockSize;
+        var lastBlock = (guestOffset + ChunkBytes - 1) / _blockSize;
+        var known = true;
+        for (var b = firstBlock; b <= lastBlock; b++)
+        {
+            if (b < _firstDataBlock)
+            {
+                return true;
+            }
+
+            var group = (b - _firstDataBlock) / _blocksPerGroup;
+            if (group >= _groups || Bitmap(group) is not { } bitmap)
+            {
+                known = false;
+                continue;
+            }
+
+            var bit = (b - _firstDataBlock) % _blocksPerGroup;
+            if (bit / 8 < bitmap.Length && (bitmap[bit / 8] & (1 << (int)(bit % 8))) != 0)
+            {
+                return true;
+            }
+        }
+
+        return known ? false : null;
+    }
+
+    private byte[]? Bitmap(long group)
+    {
+        if (_bitmaps.TryGetValue(group, out var cached))
+        {
+            return cached;
+        }
+
+        byte[]? bitmap = null;
+        var gdtStart = (_firstDataBlock + 1) * _blockSize;
+        var desc = new byte[_descSize];
+        if (_read(checked(gdtStart + (group * _descSize)), desc)
+            && (BinaryPrimitives.ReadUInt16LittleEndian(desc.AsSpan(GdFlagsOffset)) & GdBlockUninit) == 0)
+        {
+            long at = BinaryPrimitives.ReadUInt32LittleEndian(desc.AsSpan(GdBlockBitmapLoOffset));
+            if (_descSize >= MinDescSize64)
+            {
+                at |= (long)BinaryPrimitives.ReadUInt32LittleEndian(desc.AsSpan(GdBlockBitmapHiOffset)) << 32;
+            }
+
+            var buffer = new byte[(int)Math.Min(_blockSize, (_blocksPerGroup + 7) / 8)];
+            if (at > 0 && at < (long)_sb.BlocksCount && _read(checked(at * _blockSize), buffer))
+            {
+                bitmap = buffer;
+            }
+        }
+
+        _bitmaps[group] = bitmap;
+        return bitmap;
+    }
+
+    /// <summary>
+    /// Reads guest bytes of <paramref name="v"/> (its own blocks, else its parents', at most 32 hops) from extents
+    /// placed with confidence; false when any byte is in an unplaced, unsure or unallocated place.
+    /// </summary>
+    private static bool ReadGuest(IReadOnlyList<CarvedVdi> vdis, CarvedVdi v, IReadOnlyList<IBlockSource> sources, long peStartBytes, long extent,
+        long guest, Span<byte> buffer)
+    {
+        while (buffer.Length > 0)
+        {
+            var node = v;
+            var hops = 0;
+            while (true)
+            {
+                var blockBytes = (long)node.Header.BlockSizeBytes;
+                var block = guest / blockBytes;
+                if (block < node.Bat.Length && node.Bat[block] != VhdBat.Unallocated)
+                {
+                    break;
+                }
+
+                if (node.ParentId is not { } pid || ++hops > 32)
+                {
+                    return false;
+                }
+
+                node = vdis[pid];
+            }
+
+            var bs = (long)node.Header.BlockSizeBytes;
+            var lv = (node.Bat[guest / bs] * 512L) + (node.Header.BitmapSizeSectors * 512) + (guest % bs);
+            var le = lv / extent;
+            if (le >= node.Extents.Length || node.Extents[le] is not { Filler: false, Ambiguous: false } e || e.Confidence < MinReadConfidence)
+            {
+                return false;
+            }
+
+            var n = (int)Math.Min(buffer.Length, Math.Min(bs - (guest % bs), extent - (lv % extent)));
+            var at = checked(peStartBytes + (e.Pe * extent) + (lv % extent));
+            if (sources[e.Source].ReadAt(at, buffer[..n]) < n)
+            {
+                return false;
+            }
+
+            buffer = buffer[n..];
+            guest += n;
+        }
+
+        return true;
+    }
+}
