@@ -3,6 +3,7 @@ using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
 using VRescue.Recovery.Sr;
 using VRescue.Storage;
+using VRescue.Storage.Output;
 using VRescue.Storage.Vhd;
 using VRescue.Storage.Volumes;
 
@@ -210,9 +211,9 @@ public static class VhdInspection
                 $"{target.Path}: repair --format vhd of a differencing VHD is not supported yet; use --format raw (parents merged in)");
         }
 
-        var written = VhdOutputTarget.WriteAtomically(outPath, handle => format == "raw"
-            ? XenVhdWriter.WriteRaw(handle, guest, progress, cancel)
-            : XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel));
+        var written = format == "raw"
+            ? WriteRaw(outPath, guest, progress, cancel)
+            : VhdOutputTarget.WriteAtomically(outPath, handle => XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel));
         VhdOutputTarget.WriteAtomically(badMapPath, handle =>
         {
             var text = System.Text.Encoding.UTF8.GetBytes(VhdBadMap.Format(plan.VirtualSizeBytes, plan.BadRanges, commandLine));
@@ -220,6 +221,24 @@ public static class VhdInspection
             return text.Length;
         });
         return new VhdRepairReport(report, Path.GetFullPath(outPath), format, Path.GetFullPath(badMapPath), written);
+    }
+
+    /// <summary>The guest view as a sparse raw image through the shared export writer (temporary name, renamed on commit).</summary>
+    private static long WriteRaw(string outPath, IBlockSource guest, IProgress<long>? progress, CancellationToken cancel)
+    {
+        using var writer = SparseRawWriter.Create(outPath, guest.LengthBytes);
+        var buffer = new byte[4 << 20];
+        for (long off = 0; off < guest.LengthBytes; off += buffer.Length)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var n = (int)Math.Min(buffer.Length, guest.LengthBytes - off);
+            guest.ReadExactlyAt(off, buffer.AsSpan(0, n));
+            writer.Write(off, buffer.AsSpan(0, n));
+            progress?.Report(off + n);
+        }
+
+        writer.Commit();
+        return guest.LengthBytes;
     }
 
     private static Func<long, byte[]?> BitmapFor(VhdRecoveryPlan plan, IBlockSource guest)
