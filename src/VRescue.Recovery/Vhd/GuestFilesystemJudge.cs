@@ -81,8 +81,7 @@ public static class GuestFilesystemJudge
 
         if (head.AsSpan(0, 4).SequenceEqual("XFSB"u8))
         {
-            return new GuestVolume(partition, start, volume.LengthBytes, "xfs", null, null, localBad.Count > 0 ? "lost-ranges" : "unknown", [], lostNote,
-                $"xfs_repair -n {(partition is null ? "-f " : "")}{openVolume}");
+            return JudgeXfs(volume, partition, start, head, localBad, $"xfs_repair -n {(partition is null ? "-f " : "")}{openVolume}");
         }
 
         if (head.AsSpan(3, 8).SequenceEqual("NTFS    "u8))
@@ -311,6 +310,73 @@ public static class GuestFilesystemJudge
         {
             yield return g;
         }
+    }
+
+    // xfsprogs libxfs/xfs_format.h struct xfs_dsb (big-endian).
+    private const int XfsBlockSize = 4, XfsDataBlocks = 8, XfsUuid = 32, XfsAgBlocks = 84, XfsAgCount = 88, XfsLabel = 108, XfsLabelLength = 12;
+
+    /// <summary>Secondary superblocks read at most (one per allocation group).</summary>
+    private const int MaxXfsAgs = 4096;
+
+    /// <summary>XFS: primary superblock fields, a secondary superblock at the start of every AG, lost ranges as AGs and fs blocks.</summary>
+    private static GuestVolume JudgeXfs(IBlockSource volume, int? partition, long start, byte[] head, List<VhdBadRange> bad, string next)
+    {
+        var findings = new List<Finding>();
+        var blockSize = BinaryPrimitives.ReadUInt32BigEndian(head.AsSpan(XfsBlockSize));
+        var dataBlocks = BinaryPrimitives.ReadUInt64BigEndian(head.AsSpan(XfsDataBlocks));
+        var agBlocks = BinaryPrimitives.ReadUInt32BigEndian(head.AsSpan(XfsAgBlocks));
+        var agCount = BinaryPrimitives.ReadUInt32BigEndian(head.AsSpan(XfsAgCount));
+        var uuid = Convert.ToHexStringLower(head.AsSpan(XfsUuid, 16)).Insert(20, "-").Insert(16, "-").Insert(12, "-").Insert(8, "-");
+        var label = System.Text.Encoding.Latin1.GetString(head.AsSpan(XfsLabel, XfsLabelLength)).TrimEnd('\0');
+        var sane = BitOperations.IsPow2(blockSize) && blockSize is >= 512 and <= 65536 && agBlocks > 0 && agCount > 0
+            && dataBlocks > (ulong)(agCount - 1) * agBlocks && dataBlocks <= (ulong)agCount * agBlocks;
+        if (!sane)
+        {
+            findings.Add(new Finding("XFS_SUPERBLOCK", Severity.Error,
+                $"primary superblock geometry is inconsistent (block size {blockSize}, {dataBlocks} blocks, {agCount} AGs of {agBlocks} blocks); xfs_repair uses the secondary superblocks",
+                start, "sb_dblocks", dataBlocks.ToString(), $"in (agcount - 1) * agblocks .. agcount * agblocks"));
+            return new GuestVolume(partition, start, volume.LengthBytes, "xfs", label, uuid, "damaged", findings, [], next);
+        }
+
+        if (dataBlocks * blockSize > (ulong)volume.LengthBytes)
+        {
+            findings.Add(new Finding("XFS_BEYOND_VOLUME", Severity.Error,
+                $"the filesystem ({dataBlocks} blocks of {blockSize}) is larger than its volume ({volume.LengthBytes} bytes)", start, "sb_dblocks", dataBlocks.ToString()));
+        }
+
+        var agBytes = (long)agBlocks * blockSize;
+        bool Lost(long offset) => bad.Any(r => offset >= r.OffsetBytes && offset < r.EndBytes);
+        var magic = new byte[4];
+        var missing = new List<long>();
+        for (long ag = 1; ag < Math.Min(agCount, MaxXfsAgs); ag++)
+        {
+            var at = ag * agBytes;
+            if (at >= volume.LengthBytes || Lost(at))
+            {
+                continue;
+            }
+
+            VhdRecoveredSource.ReadZeroFilled(volume, at, magic);
+            if (!magic.AsSpan().SequenceEqual("XFSB"u8))
+            {
+                missing.Add(ag);
+            }
+        }
+
+        if (missing.Count > 0)
+        {
+            findings.Add(new Finding("XFS_SECONDARY_SUPERBLOCK", Severity.Warning,
+                $"no superblock at the start of AG {string.Join(", ", missing.Take(16))}{(missing.Count > 16 ? ", ..." : "")}", start + missing[0] * agBytes, "sb_magicnum", null, "XFSB"));
+        }
+
+        var areas = bad.Take(MaxBadAreas).Select(r =>
+        {
+            var first = r.OffsetBytes / blockSize;
+            var last = (r.EndBytes - 1) / blockSize;
+            return $"fs blocks {first}-{last} (AG {first / agBlocks}-{last / agBlocks}) lost ({r.Reason}); xfs_repair -n names the inodes that used them";
+        }).ToList();
+        var health = findings.Any(f => f.Severity == Severity.Error) ? "damaged" : bad.Count > 0 ? "lost-ranges" : findings.Count > 0 ? "warnings" : "healthy";
+        return new GuestVolume(partition, start, volume.LengthBytes, "xfs", label, uuid, health, findings, areas, next);
     }
 
     private static GuestVolume JudgeNtfs(IBlockSource volume, int? partition, long start, byte[] head, List<VhdBadRange> bad, List<string> lostNote, string openVolume)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
-using VRescue.Recovery.Probe;
+using VRescue.Recovery.Sr;
 using VRescue.Storage;
+using VRescue.Storage.Output;
 using VRescue.Storage.Vhd;
 using VRescue.Storage.Volumes;
 
@@ -34,76 +35,97 @@ public sealed record VhdCheckReport(
 /// <summary>What <c>vrescue vhd repair</c> reports: the check of the input plus what was written.</summary>
 public sealed record VhdRepairReport(VhdCheckReport Check, string Out, string Format, string BadMapPath, long BytesWritten);
 
-/// <summary>A VHD to check or repair: a file, or a VDI's LV inside an SR image.</summary>
+/// <summary>The TARGET arguments do not make a target (several files without --vdi, a --vdi that is not a uuid).</summary>
+public sealed class VhdTargetUsageException(string message) : Exception(message);
+
+/// <summary>A VHD to check or repair: a file, or a VDI's LV inside an SR assembled from one or more disk images.</summary>
 public sealed class VhdTarget : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
 
-    private VhdTarget(IBlockSource source, string path, string? vdi)
+    private VhdTarget(IBlockSource source, IReadOnlyList<string> paths, string? vdi, Func<VhdParentReference, IBlockSource?>? resolveParent)
     {
         Source = source;
-        Path = path;
+        Paths = paths;
         Vdi = vdi;
+        ResolveParent = resolveParent;
     }
 
     public IBlockSource Source { get; }
 
-    /// <summary>The file given on the command line (the SR image for a VDI).</summary>
-    public string Path { get; }
+    /// <summary>The first file given on the command line (the SR image for a VDI).</summary>
+    public string Path => Paths[0];
+
+    /// <summary>Every file given on the command line (the disks the SR is assembled from); none is ever written.</summary>
+    public IReadOnlyList<string> Paths { get; }
 
     public string? Vdi { get; }
 
+    /// <summary>For a VDI: its parents within the same SR (<see cref="AssembledSr.ResolveParent"/>); null for a file (parents are looked for beside it).</summary>
+    internal Func<VhdParentReference, IBlockSource?>? ResolveParent { get; }
+
     /// <summary>Opens <paramref name="path"/> read-only; with <paramref name="vdiUuid"/>, the VDI's LV inside the SR on it.</summary>
-    public static VhdTarget Open(string path, string? vdiUuid)
+    public static VhdTarget Open(string path, string? vdiUuid) => Open([path], vdiUuid);
+
+    /// <summary>
+    /// Opens <paramref name="paths"/> read-only. Without <paramref name="vdiUuid"/> exactly one VHD file; with it, the SR
+    /// assembled from all of them (<see cref="SrAssembler"/>, current metadata) and the VDI's LV by its extent map.
+    /// </summary>
+    public static VhdTarget Open(IReadOnlyList<string> paths, string? vdiUuid)
     {
-        var file = FileBlockSource.Open(path);
+        if (paths.Count == 0)
+        {
+            throw new ArgumentException("no TARGET given", nameof(paths));
+        }
+
         if (vdiUuid is null)
         {
-            var t = new VhdTarget(file, path, null);
+            if (paths.Count > 1)
+            {
+                throw new VhdTargetUsageException($"{paths.Count} files given without --vdi: check one VHD file, or give --vdi UUID to look inside the SR on several disks");
+            }
+
+            var file = FileBlockSource.Open(paths[0]);
+            var t = new VhdTarget(file, paths, null, null);
             t._owned.Add(file);
             return t;
         }
 
+        if (!Guid.TryParse(vdiUuid, out var wanted))
+        {
+            throw new VhdTargetUsageException($"--vdi {vdiUuid}: not a uuid");
+        }
+
+        var sources = new List<FileBlockSource>();
         try
         {
-            // Minimal LV lookup from the probe report; switch to SrAssembler once branch export is merged.
-            var report = SrProber.Probe([file]);
-            foreach (var sr in report.Srs)
+            foreach (var p in paths)
             {
-                var vdi = sr.Vdis.FirstOrDefault(v => string.Equals(v.Uuid, vdiUuid, StringComparison.OrdinalIgnoreCase));
+                sources.Add(FileBlockSource.Open(p));
+            }
+
+            var assembled = SrAssembler.Assemble(sources);
+            foreach (var sr in assembled.Srs)
+            {
+                var vdi = sr.Vdis.FirstOrDefault(v => v.Uuid == wanted);
                 if (vdi is null)
                 {
                     continue;
                 }
 
-                var runs = new List<ExtentRun>();
-                foreach (var seg in vdi.Segments)
-                {
-                    var pv = sr.Pvs.FirstOrDefault(p => p.PvUuid == seg.PvUuid && !p.Missing && p.OffsetBytes is not null);
-                    if (pv is null)
-                    {
-                        continue;
-                    }
-
-                    runs.Add(new ExtentRun(seg.StartExtent, seg.ExtentCount, file.Slice(pv.OffsetBytes!.Value, file.LengthBytes - pv.OffsetBytes.Value),
-                        pv.PeStartBytes, seg.PvStartExtent));
-                }
-
-                var extents = vdi.Segments.Sum(s => s.ExtentCount);
-                var lv = new ExtentMappedSource($"{path}: LV {vdi.LvName}", sr.ExtentSizeBytes, extents, runs);
-                var t = new VhdTarget(lv, path, vdi.Uuid);
-                t._owned.Add(file);
+                var t = new VhdTarget(vdi.Lv.Source, paths, vdi.Uuid.ToString(), r => sr.ResolveParent(r)?.Source);
+                t._owned.AddRange(sources);
                 return t;
             }
         }
         catch
         {
-            file.Dispose();
+            sources.ForEach(s => s.Dispose());
             throw;
         }
 
-        file.Dispose();
-        throw new FileNotFoundException($"{path}: no VDI {vdiUuid} in the SR found there (vrescue probe {path} lists the VDIs)");
+        sources.ForEach(s => s.Dispose());
+        throw new FileNotFoundException($"{string.Join(", ", paths)}: no VDI {vdiUuid} in the SRs found there (vrescue probe lists the VDIs)");
     }
 
     internal void Own(IDisposable d) => _owned.Add(d);
@@ -124,7 +146,7 @@ public static class VhdInspection
         if (plan.IsVhd)
         {
             IBlockSource? parent = null;
-            if (plan.Footer!.DiskType == VhdDiskType.Differencing && plan.Header is { } header && target.Vdi is null)
+            if (plan.Footer!.DiskType == VhdDiskType.Differencing && plan.Header is { } header)
             {
                 parent = OpenParentChain(target, plan, header, findings, chain);
             }
@@ -164,9 +186,13 @@ public static class VhdInspection
     public static VhdRepairReport Repair(VhdTarget target, string outPath, string format, string commandLine,
         IProgress<long>? progress = null, CancellationToken cancel = default)
     {
-        VhdOutputTarget.EnsureNotEvidence(target.Path, outPath);
         var badMapPath = outPath + ".badmap";
-        VhdOutputTarget.EnsureNotEvidence(target.Path, badMapPath);
+        foreach (var input in target.Paths)
+        {
+            VhdOutputTarget.EnsureNotEvidence(input, outPath);
+            VhdOutputTarget.EnsureNotEvidence(input, badMapPath);
+        }
+
         var (report, plan, guest) = Check(target, outPath);
         if (!plan.IsVhd)
         {
@@ -185,9 +211,9 @@ public static class VhdInspection
                 $"{target.Path}: repair --format vhd of a differencing VHD is not supported yet; use --format raw (parents merged in)");
         }
 
-        var written = VhdOutputTarget.WriteAtomically(outPath, handle => format == "raw"
-            ? XenVhdWriter.WriteRaw(handle, guest, progress, cancel)
-            : XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel));
+        var written = format == "raw"
+            ? WriteRaw(outPath, guest, progress, cancel)
+            : VhdOutputTarget.WriteAtomically(outPath, handle => XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel));
         VhdOutputTarget.WriteAtomically(badMapPath, handle =>
         {
             var text = System.Text.Encoding.UTF8.GetBytes(VhdBadMap.Format(plan.VirtualSizeBytes, plan.BadRanges, commandLine));
@@ -195,6 +221,24 @@ public static class VhdInspection
             return text.Length;
         });
         return new VhdRepairReport(report, Path.GetFullPath(outPath), format, Path.GetFullPath(badMapPath), written);
+    }
+
+    /// <summary>The guest view as a sparse raw image through the shared export writer (temporary name, renamed on commit).</summary>
+    private static long WriteRaw(string outPath, IBlockSource guest, IProgress<long>? progress, CancellationToken cancel)
+    {
+        using var writer = SparseRawWriter.Create(outPath, guest.LengthBytes);
+        var buffer = new byte[4 << 20];
+        for (long off = 0; off < guest.LengthBytes; off += buffer.Length)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var n = (int)Math.Min(buffer.Length, guest.LengthBytes - off);
+            guest.ReadExactlyAt(off, buffer.AsSpan(0, n));
+            writer.Write(off, buffer.AsSpan(0, n));
+            progress?.Report(off + n);
+        }
+
+        writer.Commit();
+        return guest.LengthBytes;
     }
 
     private static Func<long, byte[]?> BitmapFor(VhdRecoveryPlan plan, IBlockSource guest)
@@ -225,7 +269,7 @@ public static class VhdInspection
     private static IBlockSource? OpenParentChain(VhdTarget target, VhdRecoveryPlan plan, VhdDynamicHeader header, List<Finding> findings, List<string> chain)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(target.Path))!;
-        IBlockSource? Resolve(VhdParentReference r)
+        IBlockSource? Beside(VhdParentReference r)
         {
             foreach (var name in r.LocatorTexts.Append(r.Name ?? ""))
             {
@@ -247,12 +291,13 @@ public static class VhdInspection
             return null;
         }
 
+        var Resolve = target.ResolveParent ?? Beside;
         var leafRef = new VhdParentReference(header.ParentUuid, header.ParentUnicodeName, plan.Stored.ParentLocators.Select(l => l[(l.IndexOf(": ", StringComparison.Ordinal) + 2)..]).ToList());
         var first = Resolve(leafRef);
         if (first is null)
         {
             findings.Add(new Finding("VHD_PARENT_NOT_FOUND", Severity.Error,
-                $"parent {header.ParentUuid} (\"{header.ParentUnicodeName}\") not found beside {target.Path}", (long)plan.Footer!.DataOffsetBytes + VhdDynamicHeaderLayout.ParentUuid));
+                $"parent {header.ParentUuid} (\"{header.ParentUnicodeName}\") not found {(target.Vdi is null ? $"beside {target.Path}" : "in the SR")}", (long)plan.Footer!.DataOffsetBytes + VhdDynamicHeaderLayout.ParentUuid));
             return null;
         }
 

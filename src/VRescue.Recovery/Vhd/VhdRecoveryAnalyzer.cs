@@ -217,7 +217,10 @@ public static class VhdRecoveryAnalyzer
             repairs.Add($"footer: rebuilt from header and BAT (virtual size {size} bytes, new uuid {footer.Uuid}; a child VHD naming the old uuid must be relinked)");
         }
 
-        // 6. What is lost: lost entries, blocks cut off by the end of the source.
+        // 6. Batmap against bitmaps, and the 4 KiB alignment tapdisk allocates with.
+        VhdBlockConsistency.Check(source, image, footer, header, placements.Values, findings, repairs);
+
+        // 7. What is lost: lost entries, blocks cut off by the end of the source.
         var bad = new List<VhdBadRange>();
         var size2 = (long)footer.CurrentSizeBytes;
         foreach (var (block, why) in lost)

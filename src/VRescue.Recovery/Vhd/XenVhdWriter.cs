@@ -8,8 +8,12 @@ namespace VRescue.Recovery.Vhd;
 /// <summary>
 /// Writes a dynamic VHD the way XenServer's SM lays it out (research §2.8): footer copy at 0, header at 0x200, BAT for
 /// 2 TiB at 0x600, tdbatmap header and batmap after it, blocks on the 4 KiB-aligned grid (bitmap at (entry + 1) % 8 == 0,
-/// 4104 sectors apart), footer at the end. Zero runs are left as holes. Local to VHD repair until the shared writers
-/// in Storage/Output land (branch export); then this should become a thin call to VhdDynamicWriter.
+/// 4104 sectors apart), footer at the end. Zero runs are left as holes. Raw output goes through the shared
+/// Storage/Output SparseRawWriter; this VHD writer stays separate from Storage/Output/VhdDynamicWriter because repair
+/// needs what the export writer does not do: SM's 2 TiB BAT (batmap at 0x400600) rather than a BAT sized to the disk,
+/// partial sector bitmaps carried over per block (export writes only full blocks), blocks allocated by their bitmap
+/// even when their data is zero, and the template footer's uuid, hidden flag and timestamps kept so children and SM
+/// still recognise the disk.
 /// </summary>
 public static class XenVhdWriter
 {
@@ -96,23 +100,6 @@ public static class XenVhdWriter
         RandomAccess.Write(file, footerBytes, end);
         RandomAccess.SetLength(file, end + 512);
         return end + 512;
-    }
-
-    /// <summary>Writes <paramref name="guest"/> as a raw image, leaving all-zero 64 KiB runs as holes.</summary>
-    public static long WriteRaw(SafeFileHandle file, IBlockSource guest, IProgress<long>? progress = null, CancellationToken cancel = default)
-    {
-        var buffer = new byte[4 << 20];
-        for (long off = 0; off < guest.LengthBytes; off += buffer.Length)
-        {
-            cancel.ThrowIfCancellationRequested();
-            var n = (int)Math.Min(buffer.Length, guest.LengthBytes - off);
-            guest.ReadExactlyAt(off, buffer.AsSpan(0, n));
-            WriteSparse(file, buffer.AsSpan(0, n), off);
-            progress?.Report(off + n);
-        }
-
-        RandomAccess.SetLength(file, guest.LengthBytes);
-        return guest.LengthBytes;
     }
 
     private static void WriteSparse(SafeFileHandle file, ReadOnlySpan<byte> data, long offset)

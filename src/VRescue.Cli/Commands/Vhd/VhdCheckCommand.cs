@@ -18,19 +18,32 @@ public sealed class VhdCheckCommand : Command
 
     private static int Execute(ParseResult parse)
     {
-        using var target = VhdTarget.Open(parse.GetValue(VhdCommand.TargetArgument)!, parse.GetValue(VhdCommand.VdiOption));
-        var (report, _, _) = VhdInspection.Check(target);
-        var output = parse.InvocationConfiguration.Output;
-        if (parse.GetValue(VRescueApp.JsonOption))
+        VhdTarget target;
+        try
         {
-            Json.Write(output, report);
+            target = VhdTarget.Open(parse.GetValue(VhdCommand.TargetArgument)!, parse.GetValue(VhdCommand.VdiOption));
         }
-        else
+        catch (VhdTargetUsageException e)
         {
-            VhdRenderer.WriteCheck(output, report);
+            parse.InvocationConfiguration.Error.WriteLine("vrescue: " + e.Message);
+            return ExitCodes.Usage;
         }
 
-        return ExitCodeFor(report.Verdict);
+        using (target)
+        {
+            var (report, _, _) = VhdInspection.Check(target);
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(VRescueApp.JsonOption))
+            {
+                Json.Write(output, report);
+            }
+            else
+            {
+                VhdRenderer.WriteCheck(output, report);
+            }
+
+            return ExitCodeFor(report.Verdict);
+        }
     }
 
     internal static int ExitCodeFor(VhdVerdict verdict) => verdict switch

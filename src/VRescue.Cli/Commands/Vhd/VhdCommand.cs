@@ -6,14 +6,15 @@ namespace VRescue.Cli.Commands.Vhd;
 /// <summary>`vrescue vhd`: check and repair damaged VDIs.</summary>
 public sealed class VhdCommand : Command
 {
-    internal static readonly Argument<string> TargetArgument = new("TARGET")
+    internal static readonly Argument<string[]> TargetArgument = new("TARGET")
     {
-        Description = "A VHD file, or an SR image with --vdi UUID; opened read-only",
+        Description = "A VHD file, or with --vdi UUID the SR's disk images (one or more SOURCEs); opened read-only",
+        Arity = ArgumentArity.OneOrMore,
     };
 
     internal static readonly Option<string?> VdiOption = new("--vdi")
     {
-        Description = "Check the VDI with this uuid inside the SR on TARGET",
+        Description = "The VDI with this uuid inside the SR assembled from TARGET (its parents are found in the same SR)",
     };
 
     public VhdCommand()

@@ -33,11 +33,11 @@ public sealed class VhdRepairCommand : Command
 
     private static int Execute(ParseResult parse)
     {
-        var path = parse.GetValue(VhdCommand.TargetArgument)!;
+        var paths = parse.GetValue(VhdCommand.TargetArgument)!;
         var output = parse.InvocationConfiguration.Output;
         try
         {
-            using var target = VhdTarget.Open(path, parse.GetValue(VhdCommand.VdiOption));
+            using var target = VhdTarget.Open(paths, parse.GetValue(VhdCommand.VdiOption));
             var commandLine = "vrescue " + string.Join(' ', parse.Tokens.Select(t => t.Value));
             var report = VhdInspection.Repair(target, parse.GetValue(s_outOption)!, parse.GetValue(s_formatOption)!, commandLine);
             if (parse.GetValue(VRescueApp.JsonOption))
@@ -51,7 +51,7 @@ public sealed class VhdRepairCommand : Command
 
             return report.Check.Verdict == VhdVerdict.DataLoss ? ExitCodes.Damaged : ExitCodes.Ok;
         }
-        catch (OutputRefusedException e)
+        catch (Exception e) when (e is OutputRefusedException or VhdTargetUsageException)
         {
             parse.InvocationConfiguration.Error.WriteLine("vrescue: " + e.Message);
             return ExitCodes.Usage;
