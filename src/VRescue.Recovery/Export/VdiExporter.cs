@@ -32,8 +32,10 @@ public static class VdiExporter
     private const int WindowChunks = 8;
     private static readonly byte[] s_zeros = new byte[ChunkBytes];
 
+    /// <summary>Exports one VDI. A non-null <paramref name="keepChain"/> (--keep-chain, VHD only) writes each layer of a VHD
+    /// chain as its own file; layers already written in the same run are shared.</summary>
     public static ExportedVdi Export(VdiExportJob job, string outDir, ExportFormat format, IProgress<ExportProgress>? progress = null,
-        int vdiIndex = 0, int vdiCount = 1, CancellationToken cancel = default)
+        int vdiIndex = 0, int vdiCount = 1, CancellationToken cancel = default, ExportLayerCache? keepChain = null)
     {
         var vdi = job.Vdi;
         var started = Stopwatch.StartNew();
@@ -85,6 +87,10 @@ public static class VdiExporter
 
             content = vhdChain.Content;
             knownZero = UnallocatedInEveryLayer(vhdChain);
+            if (keepChain is not null && format == ExportFormat.Vhd)
+            {
+                return ExportKeepingChain(job, vhdChain, outDir, keepChain, trackers, baseEntry with { Chain = chain }, started, cancel);
+            }
         }
 
         var length = content.LengthBytes;
@@ -113,6 +119,51 @@ public static class VdiExporter
             Status = unreadable.Count > 0 ? "partial" : "exported",
             Partial = unreadable.Count > 0,
             UnreadableRanges = unreadable,
+            WrittenBytes = written,
+            Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
+        };
+    }
+
+    private static ExportedVdi ExportKeepingChain(VdiExportJob job, VhdChain vhdChain, string outDir, ExportLayerCache cache,
+        List<(UnreadableTrackingSource Source, AssembledLv Lv)> trackers, ExportedVdi entry, Stopwatch started, CancellationToken cancel)
+    {
+        VdiChainExporter.LayerSource Describe(IBlockSource s)
+        {
+            var lv = trackers.FirstOrDefault(t => ReferenceEquals(t.Source, s)).Lv;
+            var uuid = lv?.Name.VdiUuid ?? job.Vdi.Uuid;
+            return new VdiChainExporter.LayerSource(s, uuid, job.Sr.Vdis.FirstOrDefault(v => v.Uuid == uuid)?.NameLabel);
+        }
+
+        string leafFile;
+        IReadOnlyList<ExportLayer> layers;
+        string sha256;
+        long written;
+        try
+        {
+            (leafFile, layers, sha256, written) = VdiChainExporter.Write(vhdChain, Describe, outDir, cache, cancel);
+        }
+        catch (UnsupportedFormatFeatureException e)
+        {
+            return entry with { Error = e.Message, Seconds = started.Elapsed.TotalSeconds };
+        }
+
+        var warnings = entry.Warnings.ToList();
+        var failed = trackers.Where(t => t.Source.Unreadable.Count > 0).ToList();
+        foreach (var (t, lv) in failed)
+        {
+            var ranges = t.Unreadable;
+            warnings.Add($"{lv.Lv.Name}: {ranges.Sum(r => r.LengthBytes)} bytes in {ranges.Count} range(s) could not be read and were written as zeros " +
+                $"(first at LV offset {ranges[0].OffsetBytes}): {t.FirstError}");
+        }
+
+        return entry with
+        {
+            File = leafFile,
+            Sha256 = sha256,
+            Layers = layers,
+            Warnings = warnings,
+            Status = failed.Count > 0 ? "partial" : "exported",
+            Partial = failed.Count > 0,
             WrittenBytes = written,
             Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
         };
