@@ -30,6 +30,9 @@ public static class VdiExporter
     public const int ChunkBytes = VhdDynamicWriter.BlockSizeBytes;
 
     private const int WindowChunks = 8;
+
+    /// <summary>Concurrent output writes: O_DIRECT writes wait for the device, several keep its queue busy.</summary>
+    private const int Writers = 4;
     private static readonly byte[] s_zeros = new byte[ChunkBytes];
 
     /// <summary>Exports one VDI. A non-null <paramref name="keepChain"/> (--keep-chain, VHD only) writes each layer of a VHD
@@ -222,10 +225,22 @@ public static class VdiExporter
 
     private sealed class Window(int chunks)
     {
-        public byte[][] Buffers { get; } = Enumerable.Range(0, chunks).Select(_ => GC.AllocateUninitializedArray<byte>(ChunkBytes)).ToArray();
+        public Memory<byte>[] Buffers { get; } = Enumerable.Range(0, chunks).Select(_ => AlignedChunk()).ToArray();
         public ChunkState[] States { get; } = new ChunkState[chunks];
         public long FirstChunk { get; set; }
         public int Count { get; set; }
+    }
+
+    /// <summary>
+    /// A chunk buffer on the pinned heap starting on a 4 KiB boundary, so whole-chunk writes can go to disk with O_DIRECT
+    /// (<see cref="OutputFile"/>) instead of through the page cache.
+    /// </summary>
+    private static Memory<byte> AlignedChunk()
+    {
+        var array = GC.AllocateUninitializedArray<byte>(ChunkBytes + OutputFile.DirectAlignmentBytes, pinned: true);
+        var address = (long)System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(array, 0);
+        var skip = (int)((OutputFile.DirectAlignmentBytes - (address % OutputFile.DirectAlignmentBytes)) % OutputFile.DirectAlignmentBytes);
+        return array.AsMemory(skip, ChunkBytes);
     }
 
     /// <summary>The copy loop: read window w+1 while hashing and writing window w.</summary>
@@ -248,7 +263,7 @@ public static class VdiExporter
             {
                 var chunk = first + i;
                 var offset = chunk * ChunkBytes;
-                var buffer = w.Buffers[i].AsSpan(0, (int)Math.Min(ChunkBytes, length - offset));
+                var buffer = w.Buffers[i].Span[..(int)Math.Min(ChunkBytes, length - offset)];
                 w.States[i] = ReadChunk(content, offset, buffer, unreadable);
             });
         }, cancel);
@@ -262,20 +277,18 @@ public static class VdiExporter
                     for (var i = 0; i < w.Count; i++)
                     {
                         var len = (int)Math.Min(ChunkBytes, length - ((w.FirstChunk + i) * ChunkBytes));
-                        sha.AppendData(w.States[i] == ChunkState.Zero ? s_zeros.AsSpan(0, len) : w.Buffers[i].AsSpan(0, len));
+                        sha.AppendData(w.States[i] == ChunkState.Zero ? s_zeros.AsSpan(0, len) : w.Buffers[i].Span[..len]);
                     }
                 },
-                () =>
-                {
-                    for (var i = 0; i < w.Count; i++)
+                () => Parallel.For(0, w.Count, new ParallelOptions { MaxDegreeOfParallelism = Writers, CancellationToken = cancel }, i =>
                     {
                         if (w.States[i] == ChunkState.Zero)
                         {
-                            continue;
+                            return;
                         }
 
                         var chunk = w.FirstChunk + i;
-                        var data = w.Buffers[i].AsSpan(0, (int)Math.Min(ChunkBytes, length - (chunk * ChunkBytes)));
+                        var data = w.Buffers[i].Span[..(int)Math.Min(ChunkBytes, length - (chunk * ChunkBytes))];
                         if (raw is not null)
                         {
                             raw.Write(chunk * ChunkBytes, data);
@@ -284,8 +297,7 @@ public static class VdiExporter
                         {
                             vhd!.WriteBlock(chunk, data);
                         }
-                    }
-                });
+                    }));
         }
 
         if (chunkCount > 0)
