@@ -72,13 +72,16 @@ cat guest.vhd sr.img >/dev/null              # both start from the page cache
 # that marks it complete, so the fair peer is -t writeback (flushes on close). Both are reported.
 QU=$(python3 "$REPO/bench/measure.py" --runs "$RUNS" --label qemu-img-unsafe -- qemu-img convert -f vpc -O raw guest.vhd out-qemu.raw)
 Q=$(python3 "$REPO/bench/measure.py" --runs "$RUNS" --label qemu-img-writeback -- qemu-img convert -t writeback -f vpc -O raw guest.vhd out-qemu.raw)
+QN=$(python3 "$REPO/bench/measure.py" --runs "$RUNS" --label qemu-img-none -- qemu-img convert -t none -f vpc -O raw guest.vhd out-qemu.raw)
 V=$(python3 "$REPO/bench/measure.py" --runs "$RUNS" --label vrescue -- "$REPO/vrescue" export sr.img --out out-vrescue --vdi "$UUID" --format raw --json)
 [[ $(sha256sum <out-qemu.raw | cut -d' ' -f1) == "$WANT" ]] || { echo "qemu-img output differs" >&2; exit 1; }
 [[ $(sha256sum <out-vrescue/$UUID.raw | cut -d' ' -f1) == "$WANT" ]] || { echo "vrescue output differs" >&2; exit 1; }
-python3 - "$Q" "$V" "$SIZE_GIB" "$DATA_PCT" "$(nproc)" "$QU" <<'PY'
+python3 - "$Q" "$V" "$SIZE_GIB" "$DATA_PCT" "$(nproc)" "$QU" "$QN" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, sys
-q, v, qu = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[6]); gib = int(sys.argv[3])
-print(json.dumps({"virtualGiB": gib, "dataPct": int(sys.argv[4]), "cpus": int(sys.argv[5]), "qemuImgUnsafe": qu, "qemuImg": q, "vrescue": v,
+q, v, qu, qn = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[6]), json.loads(sys.argv[7]); gib = int(sys.argv[3])
+print(json.dumps({"virtualGiB": gib, "dataPct": int(sys.argv[4]), "cpus": int(sys.argv[5]), "loadAvg": sys.argv[8],
+                  "qemuImgUnsafe": qu, "qemuImg": q, "qemuImgNone": qn, "vrescue": v,
                   "throughputRatio": round(q["wall"] / v["wall"], 2), "throughputRatioVsUnsafe": round(qu["wall"] / v["wall"], 2),
+                  "throughputRatioVsNone": round(qn["wall"] / v["wall"], 2),
                   "qemuGiBps": round(gib / q["wall"], 2), "vrescueGiBps": round(gib / v["wall"], 2)}, indent=1))
 PY

@@ -8,7 +8,7 @@ using VRescue.Storage;
 namespace VRescue.Cli.Commands;
 
 /// <summary>
-/// `vrescue export SOURCE... --out DIR [--vdi UUID|NAME]... [--all] [--format vhd|raw] [--seqno N [--crc C] | --vg-file F] [--json]`:
+/// `vrescue export SOURCE... --out DIR [--vdi UUID|NAME]... [--all] [--format vhd|raw] [--keep-chain] [--seqno N [--crc C] | --vg-file F] [--json]`:
 /// VDIs as files (docs/json/export.md).
 /// </summary>
 public sealed class ExportCommand : Command
@@ -28,6 +28,11 @@ public sealed class ExportCommand : Command
     };
 
     private static readonly Option<string[]> s_vdiOption = new("--vdi") { Description = "VDI uuid or exact name label (repeatable); default: every visible VDI" };
+    private static readonly Option<bool> s_keepChainOption = new("--keep-chain")
+    {
+        Description = "VHD only: write each layer of a VHD chain as its own file (base dynamic, children differencing VHDs whose locators name the exported parent)",
+    };
+
     private static readonly Option<bool> s_allOption = new("--all") { Description = "Also export hidden VDIs (base copies; deleted but not yet garbage-collected)" };
     private static readonly Option<long?> s_seqnoOption = new("--seqno") { Description = "Use metadata version N from the metadata area ring instead of the current one" };
     private static readonly Option<string> s_crcOption = new("--crc") { Description = "With --seqno: the text CRC that picks one version when a seqno repeats (vrescue lvm history shows it)" };
@@ -41,6 +46,7 @@ public sealed class ExportCommand : Command
         Options.Add(OutOption);
         Options.Add(s_vdiOption);
         Options.Add(s_allOption);
+        Options.Add(s_keepChainOption);
         Options.Add(FormatOption);
         Options.Add(s_seqnoOption);
         Options.Add(s_crcOption);
@@ -50,6 +56,11 @@ public sealed class ExportCommand : Command
             if (r.GetValue(s_seqnoOption) is not null && r.GetValue(s_vgFileOption) is not null)
             {
                 r.AddError("--seqno and --vg-file choose different metadata; give one");
+            }
+
+            if (r.GetValue(s_keepChainOption) && r.GetValue(FormatOption) == "raw")
+            {
+                r.AddError("--keep-chain writes VHD layers; it cannot be combined with --format raw");
             }
 
             if (r.GetValue(s_crcOption) is not null && r.GetValue(s_seqnoOption) is null)
@@ -109,7 +120,8 @@ public sealed class ExportCommand : Command
             }
 
             var progress = ProgressRenderer.ShouldDraw(error, json) ? new ProgressRenderer(error) : null;
-            var manifest = SrExporter.Run(jobs, parse.GetValue(OutOption)!, ParseFormat(parse.GetValue(FormatOption)), sources.Select(s => s.Name).ToList(), progress);
+            var manifest = SrExporter.Run(jobs, parse.GetValue(OutOption)!, ParseFormat(parse.GetValue(FormatOption)), sources.Select(s => s.Name).ToList(), progress,
+                keepChain: parse.GetValue(s_keepChainOption));
             if (json)
             {
                 Json.Write(output, manifest);

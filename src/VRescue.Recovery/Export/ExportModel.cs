@@ -69,6 +69,9 @@ public sealed record ExportedVdi
     public long WrittenBytes { get; init; }
 
     public double Seconds { get; init; }
+
+    /// <summary>With --keep-chain: every file of the exported chain, base first, the leaf last (= <see cref="File"/>); null otherwise.</summary>
+    public IReadOnlyList<ExportLayer>? Layers { get; init; }
 }
 
 /// <summary>DIR/manifest.json.</summary>

@@ -46,17 +46,24 @@ public static class SrExporter
 
     /// <summary>
     /// Exports <paramref name="jobs"/> into <paramref name="outDir"/> and writes manifest.json there. Evidence paths in
-    /// <paramref name="sourcePaths"/> are never written: an output that would land on one of them is refused.
+    /// <paramref name="sourcePaths"/> are never written: an output that would land on one of them is refused. <paramref name="keepChain"/> (VHD only) writes
+    /// each layer of a VHD chain as its own file (base dynamic, children differencing).
     /// </summary>
     public static ExportManifest Run(IReadOnlyList<VdiExportJob> jobs, string outDir, ExportFormat format, IReadOnlyList<string> sourcePaths,
-        IProgress<ExportProgress>? progress = null, CancellationToken cancel = default)
+        IProgress<ExportProgress>? progress = null, CancellationToken cancel = default, bool keepChain = false)
     {
+        if (keepChain && format != ExportFormat.Vhd)
+        {
+            throw new ArgumentException("keepChain writes VHD layers; it needs the VHD format", nameof(keepChain));
+        }
+
         var dir = PrepareOutDir(outDir, sourcePaths);
+        var layers = keepChain ? new ExportLayerCache() : null;
         var results = new List<ExportedVdi>();
         for (var i = 0; i < jobs.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
-            results.Add(ExportOne(jobs[i], dir, format, sourcePaths, progress, i, jobs.Count, cancel));
+            results.Add(ExportOne(jobs[i], dir, format, sourcePaths, progress, i, jobs.Count, cancel, layers));
         }
 
         var manifest = new ExportManifest("vrescue", DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), sourcePaths, dir, results);
@@ -83,7 +90,7 @@ public static class SrExporter
     }
 
     internal static ExportedVdi ExportOne(VdiExportJob job, string dir, ExportFormat format, IReadOnlyList<string> sourcePaths,
-        IProgress<ExportProgress>? progress, int index, int count, CancellationToken cancel)
+        IProgress<ExportProgress>? progress, int index, int count, CancellationToken cancel, ExportLayerCache? layers = null)
     {
         var ext = format == ExportFormat.Vhd ? "vhd" : "raw";
         var target = ExportNames.PathInside(dir, ExportNames.FileName(job.Vdi.Uuid, job.Vdi.NameLabel, ext));
@@ -96,7 +103,7 @@ public static class SrExporter
             };
         }
 
-        return VdiExporter.Export(job, dir, format, progress, index, count, cancel);
+        return VdiExporter.Export(job, dir, format, progress, index, count, cancel, layers);
     }
 
     private static bool SamePath(string a, string b)

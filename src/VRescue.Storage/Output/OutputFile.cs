@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace VRescue.Storage.Output;
@@ -7,18 +8,34 @@ namespace VRescue.Storage.Output;
 /// A new output file written under a temporary name in the target directory and renamed to its final name only by
 /// <see cref="Commit"/>, so an interrupted export never leaves a file that looks complete. Disposing without a commit
 /// deletes the temporary file. Writes are positional and may come from several threads.
+/// On Linux a second descriptor opened with O_DIRECT takes the writes that are 4 KiB-aligned in file offset, length and
+/// memory (whole data blocks from pinned, aligned buffers): they skip the page cache, which saves a copy per byte and
+/// the flush of gigabytes of dirty pages at <see cref="Commit"/> (the file system may refuse O_DIRECT, e.g. tmpfs;
+/// then every write is buffered). Everything else (headers, bitmap sectors, a short tail) goes through the buffered one.
 /// </summary>
 public sealed class OutputFile : IDisposable
 {
+    /// <summary>Offset, length and address alignment for the O_DIRECT path (the page size; covers 512e and 4Kn disks).</summary>
+    public const int DirectAlignmentBytes = 4096;
+
     private readonly SafeFileHandle _handle;
+    private const int MaxDirectRefusals = 16;
+    private readonly SafeFileHandle? _directToClose;
+    private SafeFileHandle? _direct;
+    private int _directRefusals;
     private bool _committed;
 
-    private OutputFile(string finalPath, string tempPath, SafeFileHandle handle)
+    private OutputFile(string finalPath, string tempPath, SafeFileHandle handle, SafeFileHandle? direct)
     {
         FinalPath = finalPath;
         TempPath = tempPath;
         _handle = handle;
+        _direct = direct;
+        _directToClose = direct;
     }
+
+    /// <summary>True while aligned writes bypass the page cache.</summary>
+    public bool UsesDirectIo => Volatile.Read(ref _direct) is not null;
 
     /// <summary>Where the file lands on <see cref="Commit"/>.</summary>
     public string FinalPath { get; }
@@ -33,16 +50,41 @@ public sealed class OutputFile : IDisposable
         var dir = Path.GetDirectoryName(full) ?? throw new ArgumentException("no directory in output path", nameof(finalPath));
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.vrescue-tmp-{Environment.ProcessId}");
         var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, FileOptions.None);
-        return new OutputFile(full, temp, handle);
+        return new OutputFile(full, temp, handle, OpenDirect(temp));
     }
 
-    public void Write(long offsetBytes, ReadOnlySpan<byte> data) => RandomAccess.Write(_handle, data, offsetBytes);
+    /// <summary>
+    /// Writes <paramref name="data"/> at <paramref name="offsetBytes"/>. Offset- and length-aligned writes try the O_DIRECT
+    /// descriptor first; the kernel refuses (EINVAL) a buffer that is not 4 KiB-aligned in memory, and such a write is
+    /// simply repeated through the buffered descriptor (after repeated refusals direct I/O is given up).
+    /// </summary>
+    public void Write(long offsetBytes, ReadOnlySpan<byte> data)
+    {
+        if (_direct is { } direct && offsetBytes % DirectAlignmentBytes == 0 && data.Length % DirectAlignmentBytes == 0 && !data.IsEmpty)
+        {
+            try
+            {
+                RandomAccess.Write(direct, data, offsetBytes);
+                return;
+            }
+            catch (IOException)
+            {
+                if (Interlocked.Increment(ref _directRefusals) == MaxDirectRefusals)
+                {
+                    Interlocked.CompareExchange(ref _direct, null, direct);
+                }
+            }
+        }
+
+        RandomAccess.Write(_handle, data, offsetBytes);
+    }
 
     public void SetLength(long lengthBytes) => RandomAccess.SetLength(_handle, lengthBytes);
 
     /// <summary>Flushes, closes and renames the file to <see cref="FinalPath"/> (replacing an earlier export of the same name).</summary>
     public void Commit()
     {
+        _directToClose?.Dispose();
         RandomAccess.FlushToDisk(_handle);
         _handle.Dispose();
         File.Move(TempPath, FinalPath, overwrite: true);
@@ -56,6 +98,7 @@ public sealed class OutputFile : IDisposable
             return;
         }
 
+        _directToClose?.Dispose();
         _handle.Dispose();
         try
         {
@@ -65,5 +108,33 @@ public sealed class OutputFile : IDisposable
         {
             // Best effort: the temporary name marks it as incomplete anyway.
         }
+    }
+
+    private const int OWronly = 0x1, OCloexec = 0x80000, ODirectX64 = 0x4000, ODirectArm64 = 0x10000;
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int SysOpen(string path, int flags, int mode);
+
+    /// <summary>A write-only O_DIRECT descriptor on the temporary file, or null (not Linux, unknown architecture, refused).</summary>
+    private static SafeFileHandle? OpenDirect(string path)
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("VRESCUE_NO_DIRECT_IO") == "1")
+        {
+            return null;
+        }
+
+        var direct = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => ODirectX64,
+            Architecture.Arm64 => ODirectArm64,
+            _ => 0,
+        };
+        if (direct == 0)
+        {
+            return null;
+        }
+
+        var fd = SysOpen(path, OWronly | OCloexec | direct, 0);
+        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 }

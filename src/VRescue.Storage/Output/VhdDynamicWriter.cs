@@ -11,6 +11,9 @@ namespace VRescue.Storage.Output;
 /// All-zero blocks stay unallocated; every written block is complete, so its bitmap is all ones and the batmap marks
 /// it full. Creator "tap" 1.3 makes qemu use the footer's current size rather than CHS (qemu block/vpc.c).
 /// Blocks may be written from several threads; placement follows the order of <see cref="WriteBlock"/> calls.
+/// With a <see cref="VhdParentLink"/> it writes a differencing VHD instead (disk type 4): header parent uuid, time
+/// stamp and name, and MacX/W2ku/W2ru locators in the sectors after the batmap, as vhd-util writes them for files
+/// (blktap libvhd vhd_parent_locator_write); blocks then carry their own sector bitmap and are kept even when zero.
 /// </summary>
 public sealed class VhdDynamicWriter : IDisposable
 {
@@ -28,13 +31,17 @@ public sealed class VhdDynamicWriter : IDisposable
     private readonly long _batmapHeaderOffsetBytes;
     private readonly long _batmapOffsetBytes;
     private readonly uint _batmapSizeSectors;
+    private readonly byte[] _full;
+    private readonly VhdParentLink? _parent;
+    private readonly long _locatorOffsetBytes;
     private readonly object _lock = new();
     private long _nextBitmapSector;
     private int _allocated;
 
-    private VhdDynamicWriter(OutputFile file, long virtualSizeBytes, Guid uuid, DateTimeOffset timestamp)
+    private VhdDynamicWriter(OutputFile file, long virtualSizeBytes, Guid uuid, DateTimeOffset timestamp, VhdParentLink? parent)
     {
         _file = file;
+        _parent = parent;
         VirtualSizeBytes = virtualSizeBytes;
         Uuid = uuid;
         Timestamp = timestamp;
@@ -46,7 +53,10 @@ public sealed class VhdDynamicWriter : IDisposable
         _batmapOffsetBytes = _batmapHeaderOffsetBytes + SectorBytes;
         _batmapSizeSectors = (uint)Math.Max(1, RoundUp((BlockCount + 7) / 8, SectorBytes) / SectorBytes);
         _batmap = new byte[_batmapSizeSectors * SectorBytes];
-        _nextBitmapSector = AlignBitmapSector((_batmapOffsetBytes / SectorBytes) + _batmapSizeSectors);
+        _full = new byte[_batmap.Length];
+        _locatorOffsetBytes = _batmapOffsetBytes + (_batmapSizeSectors * SectorBytes);
+        var locatorSectors = parent is null ? 0 : s_locatorCodes.Length * LocatorSectors;
+        _nextBitmapSector = AlignBitmapSector((_locatorOffsetBytes / SectorBytes) + locatorSectors);
     }
 
     public long VirtualSizeBytes { get; }
@@ -70,8 +80,30 @@ public sealed class VhdDynamicWriter : IDisposable
             throw new ArgumentOutOfRangeException(nameof(virtualSizeBytes), $"virtual size {virtualSizeBytes} must be a positive multiple of 512 up to {VhdFooter.MaxCurrentSizeBytes}");
         }
 
-        return new VhdDynamicWriter(OutputFile.Create(finalPath), virtualSizeBytes, uuid ?? Guid.NewGuid(), timestamp ?? DateTimeOffset.UtcNow);
+        return new VhdDynamicWriter(OutputFile.Create(finalPath), virtualSizeBytes, uuid ?? Guid.NewGuid(), timestamp ?? DateTimeOffset.UtcNow, null);
     }
+
+    /// <summary>
+    /// Starts a differencing VHD whose parent is the file <see cref="VhdParentLink.FileName"/> in the same directory.
+    /// Write its blocks with <see cref="WriteDifferencingBlock"/>.
+    /// </summary>
+    public static VhdDynamicWriter CreateDifferencing(string finalPath, long virtualSizeBytes, VhdParentLink parent, Guid uuid, DateTimeOffset? timestamp = null)
+    {
+        if (virtualSizeBytes <= 0 || virtualSizeBytes % SectorBytes != 0 || (ulong)virtualSizeBytes > VhdFooter.MaxCurrentSizeBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(virtualSizeBytes), $"virtual size {virtualSizeBytes} must be a positive multiple of 512 up to {VhdFooter.MaxCurrentSizeBytes}");
+        }
+
+        if (parent.FileName.Length == 0 || parent.FileName.Contains('/') || parent.FileName.Contains('\\'))
+        {
+            throw new ArgumentException($"parent file name \"{parent.FileName}\" must be a plain name in the same directory", nameof(parent));
+        }
+
+        return new VhdDynamicWriter(OutputFile.Create(finalPath), virtualSizeBytes, uuid, timestamp ?? DateTimeOffset.UtcNow, parent);
+    }
+
+    /// <summary>True for a differencing VHD (created with <see cref="CreateDifferencing"/>).</summary>
+    public bool IsDifferencing => _parent is not null;
 
     /// <summary>
     /// Writes guest block <paramref name="block"/> (<paramref name="data"/> up to 2 MiB; a short last block is padded
@@ -82,11 +114,69 @@ public sealed class VhdDynamicWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(block);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(block, BlockCount);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(data.Length, BlockSizeBytes);
+        if (_parent is not null)
+        {
+            throw new InvalidOperationException("a differencing VHD takes blocks with their sector bitmap (WriteDifferencingBlock)");
+        }
+
         if (!data.ContainsAnyExcept((byte)0))
         {
             return false;
         }
 
+        Place(block, s_fullBitmap, data, full: true);
+        return true;
+    }
+
+    /// <summary>
+    /// Writes block <paramref name="block"/> of a differencing VHD with its 512-byte <paramref name="sectorBitmap"/>
+    /// (bit set = sector present here, clear = read from the parent). Sectors whose bit is clear are written as zeros
+    /// whatever <paramref name="data"/> holds there, so no stale bytes travel. Returns false, writing nothing, when
+    /// no bit is set. Zero data under set bits is kept: it hides the parent's data.
+    /// </summary>
+    public bool WriteDifferencingBlock(long block, ReadOnlySpan<byte> data, ReadOnlySpan<byte> sectorBitmap)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(block);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(block, BlockCount);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(data.Length, BlockSizeBytes);
+        if (_parent is null)
+        {
+            throw new InvalidOperationException("not a differencing VHD");
+        }
+
+        if (sectorBitmap.Length != SectorBytes)
+        {
+            throw new ArgumentException($"sector bitmap must be {SectorBytes} bytes", nameof(sectorBitmap));
+        }
+
+        if (!sectorBitmap.ContainsAnyExcept((byte)0))
+        {
+            return false;
+        }
+
+        var full = !sectorBitmap.ContainsAnyExcept((byte)0xFF);
+        if (full)
+        {
+            Place(block, sectorBitmap, data, full: true);
+            return true;
+        }
+
+        var clean = GC.AllocateUninitializedArray<byte>(data.Length);
+        data.CopyTo(clean);
+        for (var sector = 0; sector * SectorBytes < clean.Length; sector++)
+        {
+            if (!VhdBitmap.IsSet(sectorBitmap, sector))
+            {
+                clean.AsSpan(sector * SectorBytes, Math.Min(SectorBytes, clean.Length - (sector * SectorBytes))).Clear();
+            }
+        }
+
+        Place(block, sectorBitmap, clean, full: false);
+        return true;
+    }
+
+    private void Place(long block, ReadOnlySpan<byte> bitmap, ReadOnlySpan<byte> data, bool full)
+    {
         long bitmapSector;
         lock (_lock)
         {
@@ -102,16 +192,19 @@ public sealed class VhdDynamicWriter : IDisposable
             }
 
             _bat[block] = (uint)bitmapSector;
+            if (full)
+            {
+                VhdBitmap.Set(_full, block);
+            }
+
             _nextBitmapSector = AlignBitmapSector(bitmapSector + BitmapSectors + BlockSectors);
             _allocated++;
         }
 
         var bitmapOffset = bitmapSector * SectorBytes;
-        _file.Write(bitmapOffset, s_fullBitmap);
+        _file.Write(bitmapOffset, bitmap);
         // A short last block leaves its tail unwritten: a hole that reads as zeros; Commit puts the footer after it.
         _file.Write(bitmapOffset + SectorBytes, data);
-
-        return true;
     }
 
     /// <summary>Writes BAT, batmap, header and both footers and renames the file into place.</summary>
@@ -133,6 +226,34 @@ public sealed class VhdDynamicWriter : IDisposable
             MaxTableEntries = (uint)BlockCount,
             BlockSizeBytes = BlockSizeBytes,
         };
+        if (_parent is { } parent)
+        {
+            var locators = new List<VhdParentLocator>();
+            for (var i = 0; i < s_locatorCodes.Length; i++)
+            {
+                var (code, text) = s_locatorCodes[i];
+                var data = VhdParentLocator.EncodeText(code, text(parent.FileName));
+                var offset = _locatorOffsetBytes + (i * LocatorSectors * SectorBytes);
+                var sector = new byte[LocatorSectors * SectorBytes];
+                data.AsSpan(0, Math.Min(data.Length, sector.Length)).CopyTo(sector);
+                _file.Write(offset, sector);
+                locators.Add(new VhdParentLocator(code, (uint)sector.Length, (uint)Math.Min(data.Length, sector.Length), 0, (ulong)offset));
+            }
+
+            while (locators.Count < VhdDynamicHeaderLayout.ParentLocatorCount)
+            {
+                locators.Add(new VhdParentLocator(VhdParentLocator.CodeNone, 0, 0, 0, 0));
+            }
+
+            header = header with
+            {
+                ParentUuid = parent.Uuid,
+                ParentTimestampSeconds = parent.TimestampSeconds,
+                ParentUnicodeName = parent.FileName,
+                ParentLocators = locators,
+            };
+        }
+
         var headerBytes = new byte[VhdDynamicHeaderLayout.Size];
         header.Encode(headerBytes);
 
@@ -140,7 +261,7 @@ public sealed class VhdDynamicWriter : IDisposable
         for (var i = 0; i < _bat.Length; i++)
         {
             BinaryPrimitives.WriteUInt32BigEndian(table.AsSpan(i * 4), _bat[i]);
-            if (_bat[i] != VhdBat.Unallocated)
+            if (_bat[i] != VhdBat.Unallocated && VhdBitmap.IsSet(_full, i))
             {
                 VhdBitmap.Set(_batmap, i);
             }
@@ -177,7 +298,7 @@ public sealed class VhdDynamicWriter : IDisposable
             GeometryCylinders = cylinders,
             GeometryHeads = heads,
             GeometrySectorsPerTrack = sectors,
-            DiskType = VhdDiskType.Dynamic,
+            DiskType = _parent is null ? VhdDiskType.Dynamic : VhdDiskType.Differencing,
             Uuid = Uuid,
         };
     }
@@ -216,8 +337,25 @@ public sealed class VhdDynamicWriter : IDisposable
         return ((ushort)(cth / heads), (byte)heads, (byte)spt);
     }
 
+    /// <summary>Locators vhd-util writes for a parent file: MacX "file://./NAME", W2ku and W2ru ".\\NAME" (UTF-16LE).</summary>
+    private static readonly (uint Code, Func<string, string> Text)[] s_locatorCodes =
+    [
+        (VhdParentLocator.CodeMacX, n => "file://./" + n),
+        (VhdParentLocator.CodeW2ku, n => ".\\" + n),
+        (VhdParentLocator.CodeW2ru, n => ".\\" + n),
+    ];
+
+    /// <summary>One sector of locator data each (a file name up to 255 UTF-16 characters fits).</summary>
+    private const int LocatorSectors = 1;
+
     /// <summary>tapdisk puts block data on a 4 KiB boundary: bitmap sector s with (s + 1) % 8 == 0.</summary>
     private static long AlignBitmapSector(long sector) => sector + ((8 - ((sector + 1) % 8)) % 8);
 
     private static long RoundUp(long value, long unit) => (value + unit - 1) / unit * unit;
 }
+
+/// <summary>The parent a differencing VHD names: its footer uuid and time stamp, and its file name next to the child.</summary>
+/// <param name="Uuid">The parent's footer uuid (the child's header parent uuid).</param>
+/// <param name="TimestampSeconds">The parent's footer time stamp (seconds since 2000-01-01 UTC), for header prt_ts.</param>
+/// <param name="FileName">The parent's file name in the same directory (locators and parent unicode name).</param>
+public sealed record VhdParentLink(Guid Uuid, uint TimestampSeconds, string FileName);

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 using System.Globalization;
 using System.Text.Json;
+using VRescue.Formats.Vhd;
+using VRescue.Storage;
+using VRescue.Storage.Vhd;
 using VRescue.TestSupport;
 
 namespace VRescue.Cli.Tests.Export;
@@ -36,6 +39,129 @@ public sealed class ExportFixtureTests : IDisposable
         var raw = Path.Combine(_dir, Path.GetFileNameWithoutExtension(vhd) + ".qemu.raw");
         Repo.Run("qemu-img", $"convert -f vpc -O raw \"{vhd}\" \"{raw}\"");
         return raw;
+    }
+
+    /// <summary>
+    /// Mounts <paramref name="vhd"/> with libvhdi's vhdimount (FUSE; parents found by the header's parent name in the
+    /// same directory) and returns the sha256 of every layer it exposes, base first (vhdi1), the leaf last.
+    /// </summary>
+    private string[] VhdimountSha256(string vhd)
+    {
+        var mnt = Directory.CreateTempSubdirectory("vrescue-vhdimount-").FullName;
+        try
+        {
+            Repo.Run("vhdimount", $"\"{vhd}\" \"{mnt}\"");
+            try
+            {
+                return Directory.GetFiles(mnt, "vhdi*").OrderBy(f => int.Parse(Path.GetFileName(f)[4..], CultureInfo.InvariantCulture)).Select(Sha256).ToArray();
+            }
+            finally
+            {
+                Repo.Run("fusermount3", $"-u \"{mnt}\"", check: false);
+            }
+        }
+        finally
+        {
+            Directory.Delete(mnt);
+        }
+    }
+
+    [RealFact("vhdimount", "fusermount3", Fixture = "sr-export")]
+    public void Export_vhd_outputs_read_identically_through_libvhdi_vhdimount()
+    {
+        var fx = new SrFixture("sr-export");
+        var outDir = Path.Combine(_dir, "vhd");
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--all", "--format", "vhd", "--json");
+        var vdis = ByUuid(r.Json);
+        foreach (var want in fx.Sr.GetProperty("vdis").EnumerateArray().Where(v => !v.GetProperty("deleted").GetBoolean()))
+        {
+            var got = vdis[want.GetProperty("uuid").GetString()!];
+            var layers = VhdimountSha256(Path.Combine(outDir, got.GetProperty("file").GetString()!));
+            Assert.Equal([want.GetProperty("expectedSha256").GetString()!], layers);
+        }
+    }
+
+    [RealFact("vhdiinfo", "vhdimount", "fusermount3", Fixture = "sr-export")]
+    public void Export_keep_chain_writes_base_dynamic_and_differencing_children_that_libvhdi_follows()
+    {
+        var fx = new SrFixture("sr-export");
+        var outDir = Path.Combine(_dir, "chain");
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--all", "--keep-chain", "--json");
+        Assert.Equal(ExitCodes.Ok, r.ExitCode);
+        var vdis = ByUuid(r.Json);
+        var facts = fx.Sr.GetProperty("vdis").EnumerateArray().ToDictionary(v => v.GetProperty("uuid").GetString()!);
+        string[] chainUuids = ["d4e5f6a7-0003-4b8c-9d0e-1f2a3b4c5d6e", "d4e5f6a7-0004-4b8c-9d0e-1f2a3b4c5d6e", "d4e5f6a7-0005-4b8c-9d0e-1f2a3b4c5d6e"];
+
+        var leaf = vdis[chainUuids[2]];
+        var layers = leaf.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal(chainUuids, layers.Select(l => l.GetProperty("uuid").GetString()));
+        Assert.Equal(["dynamic", "differencing", "differencing"], layers.Select(l => l.GetProperty("diskType").GetString()));
+        Assert.Equal(leaf.GetProperty("file").GetString(), layers[^1].GetProperty("file").GetString());
+        for (var i = 0; i < layers.Count; i++)
+        {
+            var file = Path.Combine(outDir, layers[i].GetProperty("file").GetString()!);
+            var info = Repo.Run("vhdiinfo", $"\"{file}\"");
+            Assert.Contains($"Identifier\t\t: {facts[chainUuids[i]].GetProperty("footerUuid").GetString()}", info);
+            if (i == 0)
+            {
+                Assert.Contains("Disk type\t\t: Dynamic", info);
+                Assert.DoesNotContain("Parent identifier", info);
+            }
+            else
+            {
+                Assert.Contains("Disk type\t\t: Differential", info);
+                Assert.Contains($"Parent identifier\t: {facts[chainUuids[i - 1]].GetProperty("footerUuid").GetString()}", info);
+                Assert.Contains($"Parent filename\t\t: {layers[i - 1].GetProperty("file").GetString()}", info);
+                Assert.Equal(layers[i - 1].GetProperty("file").GetString(), layers[i].GetProperty("parentFile").GetString());
+            }
+        }
+
+        // libvhdi resolves the parents from the files next to the leaf: every layer reads as its own guest content.
+        Assert.Equal(chainUuids.Select(u => facts[u].GetProperty("expectedSha256").GetString()!).ToArray(),
+            VhdimountSha256(Path.Combine(outDir, leaf.GetProperty("file").GetString()!)));
+
+        // Each VDI of the chain exported in the same run shares the layer files, and its sha256 (read back through our
+        // VhdChain from the written files) is its guest content.
+        foreach (var uuid in chainUuids)
+        {
+            Assert.Equal(facts[uuid].GetProperty("expectedSha256").GetString(), vdis[uuid].GetProperty("sha256").GetString());
+        }
+
+        Assert.Equal(vdis.Values.Select(v => v.GetProperty("file").GetString()).Order(), Directory.GetFiles(outDir, "*.vhd").Select(Path.GetFileName).Order());
+        Assert.Empty(Directory.GetFiles(outDir, ".*"));
+
+        // Differencing layers carry exactly the source's allocated blocks and sector bitmaps, so clear bits fall through.
+        foreach (var i in new[] { 1, 2 })
+        {
+            var sample = Path.Combine(Repo.FixtureCache, "vhd-util", facts[chainUuids[i]].GetProperty("sample").GetString()!);
+            using var srcFile = FileBlockSource.Open(sample);
+            using var outFile = FileBlockSource.Open(Path.Combine(outDir, layers[i].GetProperty("file").GetString()!));
+            var src = VhdImage.Open(srcFile);
+            var exported = VhdImage.Open(outFile);
+            Assert.True(exported.CanRead);
+            Assert.Equal(VhdDiskType.Differencing, exported.Footer!.DiskType);
+            var blocks = src.VirtualSizeBytes / src.Header!.BlockSizeBytes;
+            for (long b = 0; b < blocks; b++)
+            {
+                Assert.Equal(src.DataOffsetBytes(b) is not null, exported.DataOffsetBytes(b) is not null);
+                if (src.DataOffsetBytes(b) is not null)
+                {
+                    Assert.Equal(EffectiveBitmap(src, b), EffectiveBitmap(exported, b));
+                }
+            }
+        }
+    }
+
+    private static byte[] EffectiveBitmap(VhdImage image, long block) =>
+        image.IsBlockFull(block) ? Enumerable.Repeat((byte)0xFF, 512).ToArray() : image.ReadSectorBitmap(block)[..512];
+
+    [RealFact(Fixture = "sr-export")]
+    public void Export_keep_chain_refuses_raw_format()
+    {
+        var fx = new SrFixture("sr-export");
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", Path.Combine(_dir, "x"), "--keep-chain", "--format", "raw");
+        Assert.Equal(ExitCodes.Usage, r.ExitCode);
+        Assert.Contains("--keep-chain", r.Stderr);
     }
 
     [RealTheory("qemu-img", "vhdiinfo", Fixture = "sr-gpt")]

@@ -147,4 +147,39 @@ public sealed class ExportUnitTests : IDisposable
             return inner.ReadAt(offsetBytes, buffer);
         }
     }
+
+    [Fact]
+    public void Differencing_writer_keeps_clear_bits_clear_and_zeroes_their_stale_bytes()
+    {
+        var parentUuid = Guid.Parse("aaaaaaaa-2222-4333-8444-555555555555");
+        var path = Path.Combine(_dir, "child.vhd");
+        var bitmap = new byte[512];
+        VhdBitmap.Set(bitmap, 1);
+        VhdBitmap.Set(bitmap, 3);
+        var data = Enumerable.Repeat((byte)0xC7, 8 * 512).ToArray();
+        data.AsSpan(3 * 512, 512).Clear();
+        using (var w = VhdDynamicWriter.CreateDifferencing(path, 4 * MiB, new VhdParentLink(parentUuid, 1234, "parent.vhd"), Guid.NewGuid()))
+        {
+            Assert.True(w.WriteDifferencingBlock(0, data, bitmap));
+            Assert.False(w.WriteDifferencingBlock(1, data, new byte[512]));
+            w.Commit();
+        }
+
+        using var file = FileBlockSource.Open(path);
+        var image = VhdImage.Open(file);
+        Assert.True(image.CanRead);
+        Assert.Equal(VhdDiskType.Differencing, image.Footer!.DiskType);
+        Assert.Equal(parentUuid, image.Header!.ParentUuid);
+        Assert.Equal(1234u, image.Header.ParentTimestampSeconds);
+        Assert.Equal("parent.vhd", image.Header.ParentUnicodeName);
+        Assert.Equal(["file://./parent.vhd", ".\\parent.vhd", ".\\parent.vhd"], image.Info.Locators.Where(l => l.Text is not null).Select(l => l.Text));
+        Assert.False(image.IsBlockFull(0));
+        Assert.Null(image.DataOffsetBytes(1));
+        Assert.Equal(bitmap, image.ReadSectorBitmap(0)[..512]);
+        var stored = new byte[8 * 512];
+        file.ReadAt(image.DataOffsetBytes(0)!.Value, stored);
+        Assert.All(new[] { 0, 2, 4, 5, 6, 7 }, s => Assert.DoesNotContain(stored.AsSpan(s * 512, 512).ToArray(), b => b != 0));
+        Assert.All(stored.AsSpan(512, 512).ToArray(), b => Assert.Equal(0xC7, b));
+        Assert.All(stored.AsSpan(3 * 512, 512).ToArray(), b => Assert.Equal(0, b));
+    }
 }
