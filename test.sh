@@ -26,4 +26,5 @@ else
   echo "test.sh: not root, fixture images that need loop devices are not generated; those tests skip (never under CI=true)"
 fi
 
-dotnet test VRescue.slnx --nologo -v q -- RunConfiguration.TreatNoTestsAsError=false
+# Failed tests print their messages (minimal console verbosity); the summary line per project follows.
+dotnet test VRescue.slnx --nologo -v q --logger "console;verbosity=minimal" -- RunConfiguration.TreatNoTestsAsError=false

@@ -226,14 +226,21 @@ public sealed class GuardChecker(GuardRules rules, GuardInputs inputs)
         return report with { Advice = GuardAdvisor.ForMount(report, mine, _sysfs, rules) };
     }
 
-    // The filesystem's own lines are few and say what happened; the disk's can be thousands (rate-limited even so).
-    // Keep the most recent of each, in log order.
-    private string[] RecentLines(List<KernelEvent> mine) =>
-        mine.Where(e => e.IsFilesystemLevel).TakeLast(rules.KernelLinesPerMount)
-            .Concat(mine.Where(e => !e.IsFilesystemLevel).TakeLast(rules.KernelLinesPerMount))
+    // The filesystem's own lines are few and say what happened; the disk's can be thousands (rate-limited even so):
+    // keep the first disk lines (the first I/O error is the cause; the "Buffer I/O error" lines that follow are
+    // echoes) and the most recent ones, all in log order.
+    private string[] RecentLines(List<KernelEvent> mine)
+    {
+        var limit = rules.KernelLinesPerMount;
+        var disk = mine.Where(e => !e.IsFilesystemLevel).ToList();
+        var first = Math.Min(3, limit / 2);
+        var diskKept = disk.Count <= limit ? disk : disk.Take(first).Concat(disk.TakeLast(limit - first));
+        return mine.Where(e => e.IsFilesystemLevel).TakeLast(limit)
+            .Concat(diskKept)
             .OrderBy(e => e.Record.Sequence)
             .Select(e => e.Record.ToString())
             .ToArray();
+    }
 
     /// <summary>
     /// Events about this mount's device, or a device underneath it, after the last "mounted" or "attached" line for

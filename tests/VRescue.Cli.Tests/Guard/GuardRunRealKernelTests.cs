@@ -77,6 +77,14 @@ public sealed class GuardRunRealKernelTests
 
         File.WriteAllText(trigger, "");
         WriteUntilStopped(mnt, dev);
+        // The kernel may still be printing the journal abort when writes already fail; the mail quotes those lines,
+        // so wait until they are in the log (the daemon itself waits 2 s after a kernel line for the same reason).
+        Assert.True(KernelScratch.WaitFor(() =>
+        {
+            var log = KernelScratch.Run("dmesg");
+            return log.Contains($"Aborting journal on device {name}-8.", StringComparison.Ordinal)
+                && log.Contains($"I/O error, dev {name}, sector", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(30)), "the kernel did not log the journal abort and the I/O error");
         var fault = Once(config);
         Assert.Contains("1 new alert(s), 1 delivered", fault.Stdout, StringComparison.Ordinal);
         Once(config);
