@@ -286,7 +286,7 @@ public sealed class VhdDynamicWriter : IDisposable
 
     private VhdFooter BuildFooter()
     {
-        var (cylinders, heads, sectors) = Geometry(VirtualSizeBytes);
+        var (cylinders, heads, sectors) = VhdGeometry.FromSize((ulong)VirtualSizeBytes);
         return new VhdFooter
         {
             DataOffsetBytes = SectorBytes,
@@ -301,40 +301,6 @@ public sealed class VhdDynamicWriter : IDisposable
             DiskType = _parent is null ? VhdDiskType.Dynamic : VhdDiskType.Differencing,
             Uuid = Uuid,
         };
-    }
-
-    /// <summary>CHS geometry per the VHD specification (appendix "CHS calculation"); informational, readers use current size.</summary>
-    internal static (ushort Cylinders, byte Heads, byte SectorsPerTrack) Geometry(long sizeBytes)
-    {
-        var total = Math.Min(sizeBytes / SectorBytes, 65535L * 16 * 255);
-        long spt, heads, cth;
-        if (total >= 65535L * 16 * 63)
-        {
-            spt = 255;
-            heads = 16;
-            cth = total / spt;
-        }
-        else
-        {
-            spt = 17;
-            cth = total / spt;
-            heads = Math.Max(4, (cth + 1023) / 1024);
-            if (cth >= heads * 1024 || heads > 16)
-            {
-                spt = 31;
-                heads = 16;
-                cth = total / spt;
-            }
-
-            if (cth >= heads * 1024)
-            {
-                spt = 63;
-                heads = 16;
-                cth = total / spt;
-            }
-        }
-
-        return ((ushort)(cth / heads), (byte)heads, (byte)spt);
     }
 
     /// <summary>Locators vhd-util writes for a parent file: MacX "file://./NAME", W2ku and W2ru ".\\NAME" (UTF-16LE).</summary>
