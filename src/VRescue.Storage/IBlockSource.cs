@@ -54,6 +54,27 @@ public static class BlockSourceExtensions
         }
     }
 
+    /// <summary>
+    /// Reads as much of <paramref name="buffer"/> as the source holds and zero-fills the rest (what lies beyond its
+    /// end). For views whose tail may be missing: a truncated image, an LV whose last extent is gone.
+    /// </summary>
+    public static void ReadZeroFilled(this IBlockSource source, long offsetBytes, Span<byte> buffer)
+    {
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var n = source.ReadAt(checked(offsetBytes + done), buffer[done..]);
+            if (n <= 0)
+            {
+                break;
+            }
+
+            done += n;
+        }
+
+        buffer[done..].Clear();
+    }
+
     /// <summary>Reads and returns a new array; the length must already be bounded by the caller.</summary>
     public static byte[] ReadBytes(this IBlockSource source, long offsetBytes, int lengthBytes)
     {

@@ -102,7 +102,7 @@ internal static class VdiChainExporter
         {
             cancel.ThrowIfCancellationRequested();
             var data = buffer.AsSpan(0, (int)Math.Min(BlockBytes, length - (block * BlockBytes)));
-            ReadFull(content, block * BlockBytes, data);
+            content.ReadZeroFilled(block * BlockBytes, data);
             writer.WriteBlock(block, data);
         }
 
@@ -140,7 +140,7 @@ internal static class VdiChainExporter
 
             var bitmap = image.IsBlockFull(block) ? fullBitmap : image.ReadSectorBitmap(block);
             var data = buffer.AsSpan(0, (int)Math.Min(BlockBytes, length - (block * BlockBytes)));
-            ReadFull(image.Source, dataOffset, data);
+            image.Source.ReadZeroFilled(dataOffset, data);
             writer.WriteDifferencingBlock(block, data, bitmap.AsSpan(0, 512));
         }
 
@@ -172,7 +172,7 @@ internal static class VdiChainExporter
             {
                 cancel.ThrowIfCancellationRequested();
                 var data = buffer.AsSpan(0, (int)Math.Min(BlockBytes, content.LengthBytes - pos));
-                ReadFull(content, pos, data);
+                content.ReadZeroFilled(pos, data);
                 sha.AppendData(data);
             }
 
@@ -181,22 +181,6 @@ internal static class VdiChainExporter
         finally
         {
             opened.ForEach(f => f.Dispose());
-        }
-    }
-
-    private static void ReadFull(IBlockSource content, long offset, Span<byte> buffer)
-    {
-        var done = 0;
-        while (done < buffer.Length)
-        {
-            var n = content.ReadAt(offset + done, buffer[done..]);
-            if (n <= 0)
-            {
-                buffer[done..].Clear();
-                return;
-            }
-
-            done += n;
         }
     }
 }

@@ -365,7 +365,7 @@ public static class VdiExporter
     private static ChunkState ReadChunk(IBlockSource content, long offset, Span<byte> buffer, ConcurrentBag<ByteRange> unreadable)
     {
         var before = UnreadableTrackingSource.ThreadFailures;
-        ReadFull(content, offset, buffer);
+        content.ReadZeroFilled(offset, buffer);
         if (UnreadableTrackingSource.ThreadFailures != before)
         {
             // Something below failed during this chunk: find which guest pieces it affected.
@@ -373,7 +373,7 @@ public static class VdiExporter
             {
                 var piece = buffer.Slice(pos, Math.Min(UnreadableTrackingSource.GranularityBytes, buffer.Length - pos));
                 var b = UnreadableTrackingSource.ThreadFailures;
-                ReadFull(content, offset + pos, piece);
+                content.ReadZeroFilled(offset + pos, piece);
                 if (UnreadableTrackingSource.ThreadFailures != b)
                 {
                     unreadable.Add(new ByteRange(offset + pos, piece.Length));
@@ -382,21 +382,5 @@ public static class VdiExporter
         }
 
         return buffer.ContainsAnyExcept((byte)0) ? ChunkState.Data : ChunkState.Zero;
-    }
-
-    private static void ReadFull(IBlockSource content, long offset, Span<byte> buffer)
-    {
-        var done = 0;
-        while (done < buffer.Length)
-        {
-            var n = content.ReadAt(offset + done, buffer[done..]);
-            if (n <= 0)
-            {
-                buffer[done..].Clear();
-                return;
-            }
-
-            done += n;
-        }
     }
 }

@@ -37,7 +37,7 @@ public static class ExtBlockPlacer
         var data = new byte[blockBytes];
         foreach (var orphan in orphans)
         {
-            VhdRecoveredSource.ReadZeroFilled(draft.Source, orphan.BitmapOffsetBytes + bitmapBytes, data);
+            draft.Source.ReadZeroFilled(orphan.BitmapOffsetBytes + bitmapBytes, data);
             (long Block, string Evidence)? found = null;
             for (var o = 0; o + 1024 <= data.Length && found is null; o += 512)
             {
@@ -101,7 +101,7 @@ public static class ExtBlockPlacer
         var buffer = new byte[2048];
         foreach (var s in starts.Distinct())
         {
-            VhdRecoveredSource.ReadZeroFilled(guest, s, buffer);
+            guest.ReadZeroFilled(s, buffer);
             if (Ext4Superblock.LooksLikeExt(buffer))
             {
                 result.Add((s, Ext4Superblock.Decode(buffer.AsSpan(1024, 1024)).Uuid));

@@ -66,7 +66,7 @@ public static class GuestFilesystemJudge
     private static GuestVolume JudgeVolume(IBlockSource volume, int? partition, long start, IReadOnlyList<VhdBadRange> bad, string image)
     {
         var head = new byte[8192];
-        VhdRecoveredSource.ReadZeroFilled(volume, 0, head);
+        volume.ReadZeroFilled(0, head);
         var openVolume = partition is null ? $"{image}"
             : $"$(losetup -r -f --show -o {start} --sizelimit {volume.LengthBytes} {image})";
         var localBad = bad.Where(r => r.EndBytes > start && r.OffsetBytes < start + volume.LengthBytes)
@@ -142,7 +142,7 @@ public static class GuestFilesystemJudge
         foreach (var g in backups)
         {
             var at = (firstData + g * perGroup) * blockSize;
-            VhdRecoveredSource.ReadZeroFilled(volume, at, buffer);
+            volume.ReadZeroFilled(at, buffer);
             var backup = Ext4Superblock.Decode(buffer);
             if (backup.Magic == Ext4Superblock.MagicValue && backup.Uuid == sb.Uuid && backup.BlocksCount == sb.BlocksCount)
             {
@@ -162,7 +162,7 @@ public static class GuestFilesystemJudge
         {
             var gdtAt = (firstData + 1) * blockSize;
             var gdt = new byte[checked((int)Math.Min(groups * descSize, 64L << 20))];
-            VhdRecoveredSource.ReadZeroFilled(volume, gdtAt, gdt);
+            volume.ReadZeroFilled(gdtAt, gdt);
             var seed = ChecksumSeed(sb);
             for (long g = 0; g < gdt.Length / descSize; g++)
             {
@@ -356,7 +356,7 @@ public static class GuestFilesystemJudge
                 continue;
             }
 
-            VhdRecoveredSource.ReadZeroFilled(volume, at, magic);
+            volume.ReadZeroFilled(at, magic);
             if (!magic.AsSpan().SequenceEqual("XFSB"u8))
             {
                 missing.Add(ag);
@@ -398,8 +398,8 @@ public static class GuestFilesystemJudge
             // The mirror holds the first four MFT records ($MFT, $MFTMirr, $LogFile, $Volume), 1 KiB each.
             var a = new byte[4096];
             var b = new byte[4096];
-            VhdRecoveredSource.ReadZeroFilled(volume, mft, a);
-            VhdRecoveredSource.ReadZeroFilled(volume, mirror, b);
+            volume.ReadZeroFilled(mft, a);
+            volume.ReadZeroFilled(mirror, b);
             if (!a.AsSpan(0, 4).SequenceEqual("FILE"u8))
             {
                 findings.Add(new Finding("NTFS_MFT", Severity.Error, "the MFT does not start with a FILE record", start + mft));

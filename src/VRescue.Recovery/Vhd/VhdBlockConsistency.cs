@@ -34,7 +34,7 @@ public static class VhdBlockConsistency
         int mismatched = 0, lazy = 0;
         foreach (var p in batPlaced)
         {
-            VhdRecoveredSource.ReadZeroFilled(source, p.BitmapOffsetBytes, bitmap);
+            source.ReadZeroFilled(p.BitmapOffsetBytes, bitmap);
             var set = VhdBitmap.CountSet(bitmap, sectorsPerBlock);
             var batmapSet = image.IsBlockFull(p.GuestBlock);
             if (batmapSet && set != sectorsPerBlock)

@@ -40,7 +40,7 @@ public static class VhdGridScanner
                 continue;
             }
 
-            VhdRecoveredSource.ReadZeroFilled(source, s * 512, bitmap);
+            source.ReadZeroFilled(s * 512, bitmap);
             if (!bitmap.AsSpan().ContainsAnyExcept((byte)0))
             {
                 continue;

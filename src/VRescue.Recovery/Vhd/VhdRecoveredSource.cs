@@ -45,7 +45,7 @@ internal sealed class VhdRecoveredSource : IBlockSource
         if (_plan.Footer!.DiskType == VhdDiskType.Fixed)
         {
             var inData = (int)Math.Clamp(_dataEndBytes - offsetBytes, 0, total);
-            ReadZeroFilled(_plan.Source, offsetBytes, dst[..inData]);
+            _plan.Source.ReadZeroFilled(offsetBytes, dst[..inData]);
             dst[inData..].Clear();
             return total;
         }
@@ -70,7 +70,7 @@ internal sealed class VhdRecoveredSource : IBlockSource
         var bits = new byte[_bitmapBytes];
         if (_plan.Placements.TryGetValue(block, out var p))
         {
-            ReadZeroFilled(_plan.Source, p.BitmapOffsetBytes, bits);
+            _plan.Source.ReadZeroFilled(p.BitmapOffsetBytes, bits);
         }
 
         return bits;
@@ -106,7 +106,7 @@ internal sealed class VhdRecoveredSource : IBlockSource
                 // Data past the end of the source is lost (listed in the bad map): zeros.
                 var from = dataOffset + pos;
                 var readable = (int)Math.Clamp(_dataEndBytes - from, 0, part.Length);
-                ReadZeroFilled(_plan.Source, from, part[..readable]);
+                _plan.Source.ReadZeroFilled(from, part[..readable]);
                 part[readable..].Clear();
             }
             else
@@ -139,23 +139,6 @@ internal sealed class VhdRecoveredSource : IBlockSource
             return;
         }
 
-        ReadZeroFilled(_parent, guest, destination);
-    }
-
-    internal static void ReadZeroFilled(IBlockSource source, long offsetBytes, Span<byte> buffer)
-    {
-        var done = 0;
-        while (done < buffer.Length)
-        {
-            var n = source.ReadAt(checked(offsetBytes + done), buffer[done..]);
-            if (n <= 0)
-            {
-                break;
-            }
-
-            done += n;
-        }
-
-        buffer[done..].Clear();
+        _parent.ReadZeroFilled(guest, destination);
     }
 }

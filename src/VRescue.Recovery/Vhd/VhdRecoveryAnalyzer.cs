@@ -315,7 +315,7 @@ public static class VhdRecoveryAnalyzer
     private static uint[] ReadEntries(IBlockSource source, VhdDynamicHeader header, long count, List<Finding> findings)
     {
         var bytes = new byte[checked((int)(count * 4))];
-        VhdRecoveredSource.ReadZeroFilled(source, (long)header.TableOffsetBytes, bytes);
+        source.ReadZeroFilled((long)header.TableOffsetBytes, bytes);
         var entries = new uint[count];
         for (var i = 0; i < count; i++)
         {
@@ -368,7 +368,7 @@ public static class VhdRecoveryAnalyzer
         }
 
         var bitmap = new byte[header.BitmapSizeSectors * 512];
-        VhdRecoveredSource.ReadZeroFilled(source, p.BitmapOffsetBytes, bitmap);
+        source.ReadZeroFilled(p.BitmapOffsetBytes, bitmap);
         var sectors = header.BlockSizeBytes / 512;
         for (long s = 0; s < sectors; s++)
         {

@@ -42,7 +42,7 @@ public static class VhdSizeInference
     public static long? GuestDiskSize(IBlockSource guest)
     {
         var head = new byte[4096];
-        VhdRecoveredSource.ReadZeroFilled(guest, 0, head);
+        guest.ReadZeroFilled(0, head);
         if (head.AsSpan(512, 8).SequenceEqual("EFI PART"u8))
         {
             // GPT header: AlternateLBA at 0x20 is the last sector of the disk.

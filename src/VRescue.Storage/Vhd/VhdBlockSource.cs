@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
+using VRescue.Storage;
 
 namespace VRescue.Storage.Vhd;
 
@@ -67,7 +68,7 @@ public sealed class VhdBlockSource : IBlockSource
             // Fixed: raw data followed by the footer; anything past the data area reads as zeros.
             var dataEnd = _image.Source.LengthBytes - VhdFooterLayout.Size;
             var inData = (int)Math.Clamp(dataEnd - offsetBytes, 0, total);
-            VhdImage.ReadZeroFilled(_image.Source, offsetBytes, buffer[..inData]);
+            _image.Source.ReadZeroFilled(offsetBytes, buffer[..inData]);
             buffer[inData..total].Clear();
             return total;
         }
@@ -96,7 +97,7 @@ public sealed class VhdBlockSource : IBlockSource
 
         if (_image.IsBlockFull(block))
         {
-            VhdImage.ReadZeroFilled(_image.Source, dataOffset + inBlock, destination);
+            _image.Source.ReadZeroFilled(dataOffset + inBlock, destination);
             return;
         }
 
@@ -111,7 +112,7 @@ public sealed class VhdBlockSource : IBlockSource
             var part = destination.Slice((int)(pos - inBlock), (int)(runEnd - pos));
             if (VhdBitmap.IsSet(bitmap, sector))
             {
-                VhdImage.ReadZeroFilled(_image.Source, dataOffset + pos, part);
+                _image.Source.ReadZeroFilled(dataOffset + pos, part);
             }
             else
             {
@@ -132,7 +133,7 @@ public sealed class VhdBlockSource : IBlockSource
         }
 
         // A parent smaller than the child reads as zeros past its end (libvhd).
-        VhdImage.ReadZeroFilled(_parent, guest, destination);
+        _parent.ReadZeroFilled(guest, destination);
     }
 
     private byte[] Bitmap(long block)
@@ -143,7 +144,7 @@ public sealed class VhdBlockSource : IBlockSource
         }
 
         var bits = new byte[_bitmapSizeBytes];
-        VhdImage.ReadZeroFilled(_image.Source, _image.BitmapOffsetBytes(block)!.Value, bits);
+        _image.Source.ReadZeroFilled(_image.BitmapOffsetBytes(block)!.Value, bits);
         _lastBitmap = new CachedBitmap(block, bits);
         return bits;
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
+using VRescue.Storage;
 
 namespace VRescue.Storage.Vhd;
 
@@ -87,7 +88,7 @@ public sealed class VhdImage
         var h = Header ?? throw new InvalidOperationException("not a dynamic VHD");
         var offset = BitmapOffsetBytes(block) ?? throw new ArgumentOutOfRangeException(nameof(block), "block is not allocated");
         var bitmap = new byte[checked((int)(h.BitmapSizeSectors * 512))];
-        ReadZeroFilled(Source, offset, bitmap);
+        Source.ReadZeroFilled(offset, bitmap);
         return bitmap;
     }
 
@@ -391,23 +392,5 @@ public sealed class VhdImage
         var mapFindings = batmapHeader.ValidateMap(map, footer.CurrentSizeBytes);
         findings.AddRange(mapFindings.Select(f => f.Rebase(headerOffset)));
         return (batmapHeader, map, mapFindings.Count == 0);
-    }
-
-    /// <summary>Reads into <paramref name="buffer"/>, zero-filling what lies beyond the end of <paramref name="source"/>.</summary>
-    internal static void ReadZeroFilled(IBlockSource source, long offsetBytes, Span<byte> buffer)
-    {
-        var done = 0;
-        while (done < buffer.Length)
-        {
-            var n = source.ReadAt(checked(offsetBytes + done), buffer[done..]);
-            if (n <= 0)
-            {
-                break;
-            }
-
-            done += n;
-        }
-
-        buffer[done..].Clear();
     }
 }
