@@ -13,7 +13,10 @@ public sealed class TargetIsSourceException(string message) : IOException(messag
 /// </summary>
 public static class TargetGuard
 {
-    private readonly record struct Identity(ulong Dev, ulong Ino, ulong Rdev, bool IsBlock);
+    private readonly record struct Identity(ulong Dev, ulong Ino, ulong Rdev, uint Mode)
+    {
+        public bool IsBlock => (Mode & 0xF000) == 0x6000;
+    }
 
     public static void EnsureNotSource(string target, IEnumerable<string> sources)
     {
@@ -53,6 +56,13 @@ public static class TargetGuard
             }
         }
     }
+
+    /// <summary>
+    /// False when <paramref name="path"/> exists and is not a regular file (a directory, device, FIFO): outputs that
+    /// are written by temporary file + rename must not replace one. True when it is a regular file or does not exist.
+    /// </summary>
+    public static bool IsRegularFileOrMissing(string path) =>
+        !Path.Exists(path) || (!Directory.Exists(path) && (Stat(path) is not { } id || (id.Mode & 0xF000) == 0x8000));
 
     private static TargetIsSourceException Refuse(string target, string source, string why) =>
         new($"refusing to write to {target}: {why} as source {source}; evidence is never written — give a copy or a new file as the target");
@@ -119,7 +129,7 @@ public static class TargetGuard
         // struct stat: x86_64 st_dev@0 st_ino@8 st_mode@24 st_rdev@40; generic (arm64) st_mode@16 st_rdev@32.
         var x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64;
         var mode = BitConverter.ToUInt32(buf, x64 ? 24 : 16);
-        return new Identity(BitConverter.ToUInt64(buf, 0), BitConverter.ToUInt64(buf, 8), BitConverter.ToUInt64(buf, x64 ? 40 : 32), (mode & 0xF000) == 0x6000);
+        return new Identity(BitConverter.ToUInt64(buf, 0), BitConverter.ToUInt64(buf, 8), BitConverter.ToUInt64(buf, x64 ? 40 : 32), mode);
     }
 
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using VRescue.Storage;
 
@@ -20,42 +19,6 @@ internal static class RepairTarget
     private const int BlockBytes = 64 * 1024;
     private const int ChunkBytes = 8 << 20;
 
-    /// <summary>(device, inode, rdev) of the file behind <paramref name="path"/>, following symlinks; null when unknown.</summary>
-    internal static (ulong Dev, ulong Ino, ulong Rdev)? Identity(string path)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        // struct stat (asm-generic on arm64, arch/x86 on x86_64): st_dev at 0, st_ino at 8 on both; st_rdev at 40 / 32.
-        var rdevOffset = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => 40,
-            Architecture.Arm64 => 32,
-            _ => -1,
-        };
-        if (rdevOffset < 0)
-        {
-            return null;
-        }
-
-        var buffer = new byte[256];
-        try
-        {
-            if (Stat(path, buffer) != 0)
-            {
-                return null;
-            }
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return null;
-        }
-
-        return (BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8), BitConverter.ToUInt64(buffer, rdevOffset));
-    }
-
     /// <summary>Throws <see cref="PartitionRepairRefusedException"/> when <paramref name="target"/> is <paramref name="source"/>.</summary>
     internal static void EnsureNotSource(string source, string target)
     {
@@ -70,22 +33,14 @@ internal static class RepairTarget
             throw new PartitionRepairRefusedException("REPAIR_TARGET_DIR_MISSING", $"the directory of {target} does not exist");
         }
 
-        var s = Identity(source);
-        var t = Identity(target);
-        var same = s is { } a && t is { } b
-            ? (a.Dev == b.Dev && a.Ino == b.Ino) || (a.Rdev != 0 && a.Rdev == b.Rdev)
-            : string.Equals(Resolve(source), Resolve(target), StringComparison.Ordinal);
-        if (same)
+        try
         {
-            throw new PartitionRepairRefusedException("REPAIR_TARGET_IS_SOURCE",
-                $"{target} is the source {source} (same file or device, possibly through a link); repair writes only into a copy");
+            TargetGuard.EnsureNotSource(target, [source]);
         }
-    }
-
-    private static string Resolve(string path)
-    {
-        var full = Path.GetFullPath(path);
-        return File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
+        catch (TargetIsSourceException e)
+        {
+            throw new PartitionRepairRefusedException("REPAIR_TARGET_IS_SOURCE", $"{e.Message}; repair writes only into a copy");
+        }
     }
 
     /// <summary>
@@ -147,7 +102,4 @@ internal static class RepairTarget
 
         return written;
     }
-
-    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
-    private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte[] buffer);
 }

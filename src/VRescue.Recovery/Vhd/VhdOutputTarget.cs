@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.InteropServices;
+using VRescue.Storage;
 
 namespace VRescue.Recovery.Vhd;
 
@@ -16,25 +16,18 @@ public static class VhdOutputTarget
     /// <summary>Throws <see cref="OutputRefusedException"/> when <paramref name="outPath"/> is the input or an existing non-regular file.</summary>
     public static void EnsureNotEvidence(string inputPath, string outPath)
     {
-        var input = Resolve(inputPath);
-        var output = Resolve(outPath);
-        if (string.Equals(input, output, StringComparison.Ordinal))
+        try
         {
-            throw new OutputRefusedException($"refusing --out {outPath}: it is the input {inputPath} (evidence is never written)");
+            TargetGuard.EnsureNotSource(outPath, [inputPath]);
+        }
+        catch (TargetIsSourceException e)
+        {
+            throw new OutputRefusedException($"refusing --out {outPath}: {e.Message}");
         }
 
-        if (File.Exists(outPath) || Directory.Exists(outPath))
+        if (!TargetGuard.IsRegularFileOrMissing(outPath))
         {
-            var attributes = File.GetAttributes(output);
-            if ((attributes & FileAttributes.Directory) != 0 || !IsRegularFile(output))
-            {
-                throw new OutputRefusedException($"refusing --out {outPath}: not a regular file");
-            }
-
-            if (FileId(input) is { } a && FileId(output) is { } b && a == b)
-            {
-                throw new OutputRefusedException($"refusing --out {outPath}: it is a hard link to the input {inputPath} (evidence is never written)");
-            }
+            throw new OutputRefusedException($"refusing --out {outPath}: not a regular file");
         }
     }
 
@@ -63,43 +56,4 @@ public static class VhdOutputTarget
             }
         }
     }
-
-    private static string Resolve(string path)
-    {
-        var full = Path.GetFullPath(path);
-        try
-        {
-            return File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
-        }
-        catch (IOException)
-        {
-            return full;
-        }
-    }
-
-    private static bool IsRegularFile(string path) =>
-        !OperatingSystem.IsLinux() || (FileId(path) is { Mode: var mode } && (mode & 0xF000) == 0x8000);
-
-    private readonly record struct Identity(ulong Device, ulong Inode, uint Mode);
-
-    private static Identity? FileId(string path)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        // struct stat on x86_64 and aarch64 glibc: st_dev u64 @0, st_ino u64 @8; st_mode u32 @24 (x86_64) / @16 (aarch64).
-        var buffer = new byte[256];
-        if (Stat(path, buffer) != 0)
-        {
-            return null;
-        }
-
-        var modeOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 24 : 16;
-        return new Identity(BitConverter.ToUInt64(buffer, 0), BitConverter.ToUInt64(buffer, 8), BitConverter.ToUInt32(buffer, modeOffset));
-    }
-
-    [DllImport("libc", EntryPoint = "stat", SetLastError = true, CharSet = CharSet.Ansi, BestFitMapping = false)]
-    private static extern int Stat(string path, byte[] buffer);
 }
