@@ -111,7 +111,13 @@ public sealed class ChannelTests : IDisposable
         Assert.Contains("To: ops@example.com", headers);
         Assert.DoesNotContain(headers, h => h.StartsWith("Bcc", StringComparison.Ordinal));
 
-        File.WriteAllText(script, "#!/bin/sh\ncat >/dev/null\necho 'queue dir read-only' >&2\nexit 75\n");
+        var failing = Path.Combine(_dir.FullName, "sendmail-failing");
+        File.WriteAllText(failing, "#!/bin/sh\ncat >/dev/null\necho 'queue dir read-only' >&2\nexit 75\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(failing, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+        }
+        channel = AlertChannels.Create(new GuardChannelConfig { Type = "sendmail", Command = failing, From = "guard@example.com", To = ["ops@example.com"] });
         var e = await Assert.ThrowsAsync<AlertDeliveryException>(() => channel.DeliverAsync(Alert(), default));
         Assert.Contains("exited 75: queue dir read-only", e.Message, StringComparison.Ordinal);
     }

@@ -25,7 +25,7 @@ public sealed class SendmailChannel(GuardChannelConfig config, TimeSpan timeout)
         };
         psi.ArgumentList.Add("-t");
         psi.ArgumentList.Add("-i");
-        using var p = Process.Start(psi) ?? throw new IOException($"{config.Command} did not start");
+        using var p = await StartAsync(psi, cancel).ConfigureAwait(false);
         var stdout = p.StandardOutput.ReadToEndAsync(cancel);
         var stderr = p.StandardError.ReadToEndAsync(cancel);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -49,4 +49,25 @@ public sealed class SendmailChannel(GuardChannelConfig config, TimeSpan timeout)
             throw new IOException($"{config.Command} -t -i exited {p.ExitCode}: {AlertText.OneLine(stderr.Result.Trim())}");
         }
     });
+
+    /// <summary>
+    /// execve(2) fails with ETXTBSY while any process holds the program open for writing, which includes a child
+    /// forked elsewhere in this process in the moment between fork and exec (a package upgrade replacing sendmail
+    /// does the same). That lasts microseconds, so a few short retries are enough.
+    /// </summary>
+    private static async Task<Process> StartAsync(ProcessStartInfo psi, CancellationToken cancel)
+    {
+        const int TextFileBusy = 26; // ETXTBSY, asm-generic/errno-base.h
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return Process.Start(psi) ?? throw new IOException($"{psi.FileName} did not start");
+            }
+            catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == TextFileBusy && attempt < 5)
+            {
+                await Task.Delay(20 * attempt, cancel).ConfigureAwait(false);
+            }
+        }
+    }
 }
