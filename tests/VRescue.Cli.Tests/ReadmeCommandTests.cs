@@ -39,6 +39,38 @@ public class ReadmeCommandTests
         }
     }
 
+    /// <summary>
+    /// On a terminal (a real pty from util-linux `script`), export draws a progress bar with throughput on stderr; with
+    /// --json the same run prints only the JSON document. In this class because both runs go through the launcher.
+    /// </summary>
+    [RealFact("script", "bash", Fixture = "sample")]
+    public void Export_on_a_terminal_shows_progress_with_throughput_and_json_stays_clean()
+    {
+        var image = new SrFixture("sample").ImagePath;
+        var launcher = Path.Combine(Repo.Root, "vrescue");
+        var outDir = Path.Combine(Path.GetTempPath(), $"vrescue-tty-{Guid.NewGuid():N}");
+        try
+        {
+            // script -q: no banner; -e: its exit code is the command's; -c: the command; /dev/null: no typescript file.
+            var tty = Repo.Run("script", $"-qec \"'{launcher}' export '{image}' --out '{outDir}/human' --format raw\" /dev/null");
+            Assert.Matches(@"\[1/\d+\] .+ \[#{30}\] 100% [\d.]+ \w+/[\d.]+ \w+ [\d.]+ \w+/s", tty);
+            Assert.Contains("\r", tty, StringComparison.Ordinal);
+
+            var json = Repo.Run("script", $"-qec \"'{launcher}' export '{image}' --out '{outDir}/json' --format raw --json\" /dev/null");
+            Assert.DoesNotMatch(@"\[#*\.*\] +\d+%", json);
+            // .NET switches a terminal to keypad-transmit mode (ESC [?1h ESC =) before the first byte; a redirected
+            // stdout never gets it, the pty does.
+            Assert.Equal(JsonValueKind.Array, JsonDocument.Parse(json[json.IndexOf('{', StringComparison.Ordinal)..]).RootElement.GetProperty("vdis").ValueKind);
+        }
+        finally
+        {
+            if (Directory.Exists(outDir))
+            {
+                Directory.Delete(outDir, recursive: true);
+            }
+        }
+    }
+
     [RealFact("bash")]
     public void Launcher_works_from_any_working_directory()
     {

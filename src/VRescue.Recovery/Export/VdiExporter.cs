@@ -104,7 +104,7 @@ public static class VdiExporter
 
         var fileName = ExportNames.FileName(vdi.Uuid, vdi.NameLabel, formatName);
         var path = ExportNames.PathInside(outDir, fileName);
-        var (sha256, unreadable, written) = Copy(content, length, path, format, p => progress?.Report(new ExportProgress(vdi.Uuid, vdi.NameLabel, p, length, vdiIndex, vdiCount)), cancel);
+        var (sha256, unreadable, written) = Copy(content, knownZero, length, path, format, p => progress?.Report(new ExportProgress(vdi.Uuid, vdi.NameLabel, p, length, vdiIndex, vdiCount)), cancel);
 
         foreach (var (t, lv) in trackers.Where(t => t.Source.Unreadable.Count > 0))
         {
@@ -244,7 +244,7 @@ public static class VdiExporter
     }
 
     /// <summary>The copy loop: read window w+1 while hashing and writing window w.</summary>
-    private static (string Sha256, IReadOnlyList<ByteRange> Unreadable, long Written) Copy(IBlockSource content, long length, string path,
+    private static (string Sha256, IReadOnlyList<ByteRange> Unreadable, long Written) Copy(IBlockSource content, Func<long, bool> knownZero, long length, string path,
         ExportFormat format, Action<long> progress, CancellationToken cancel)
     {
         var chunkCount = (length + ChunkBytes - 1) / ChunkBytes;
@@ -264,7 +264,7 @@ public static class VdiExporter
                 var chunk = first + i;
                 var offset = chunk * ChunkBytes;
                 var buffer = w.Buffers[i].Span[..(int)Math.Min(ChunkBytes, length - offset)];
-                w.States[i] = ReadChunk(content, offset, buffer, unreadable);
+                w.States[i] = knownZero(chunk) ? ChunkState.Zero : ReadChunk(content, offset, buffer, unreadable);
             });
         }, cancel);
 
