@@ -29,7 +29,7 @@ public static class ExportRenderer
         {
             var state = v.Status == "partial" ? "PARTIAL " : "exported";
             var chain = v.Chain.Count > 1 ? $", chain of {v.Chain.Count} flattened" : "";
-            o.WriteLine($"{state} {v.Uuid}{name}{flags} -> {v.File}  {Units.Size(v.VirtualSizeBytes)} ({Units.Size(v.WrittenBytes)} data{chain})  sha256 {v.Sha256}");
+            o.WriteLine($"{state} {v.Uuid}{name}{flags} -> {v.File}  {Units.Size(v.VirtualSizeBytes)} ({Units.Size(v.WrittenBytes)} data{chain}){(v.Sha256 is null ? "" : "  sha256 " + v.Sha256)}");
             o.WriteLine($"         from {v.Source.Description}");
             if (v.Partial)
             {

@@ -47,10 +47,11 @@ public static class SrExporter
     /// <summary>
     /// Exports <paramref name="jobs"/> into <paramref name="outDir"/> and writes manifest.json there. Evidence paths in
     /// <paramref name="sourcePaths"/> are never written: an output that would land on one of them is refused. <paramref name="keepChain"/> (VHD only) writes
-    /// each layer of a VHD chain as its own file (base dynamic, children differencing).
+    /// each layer of a VHD chain as its own file (base dynamic, children differencing). <paramref name="sha256"/> false
+    /// skips the content hash of flattened exports (manifest sha256 null).
     /// </summary>
     public static ExportManifest Run(IReadOnlyList<VdiExportJob> jobs, string outDir, ExportFormat format, IReadOnlyList<string> sourcePaths,
-        IProgress<ExportProgress>? progress = null, CancellationToken cancel = default, bool keepChain = false)
+        IProgress<ExportProgress>? progress = null, CancellationToken cancel = default, bool keepChain = false, bool sha256 = true)
     {
         if (keepChain && format != ExportFormat.Vhd)
         {
@@ -63,7 +64,7 @@ public static class SrExporter
         for (var i = 0; i < jobs.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
-            results.Add(ExportOne(jobs[i], dir, format, sourcePaths, progress, i, jobs.Count, cancel, layers));
+            results.Add(ExportOne(jobs[i], dir, format, sourcePaths, progress, i, jobs.Count, cancel, layers, sha256));
         }
 
         var manifest = new ExportManifest("vrescue", DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), sourcePaths, dir, results);
@@ -90,7 +91,7 @@ public static class SrExporter
     }
 
     internal static ExportedVdi ExportOne(VdiExportJob job, string dir, ExportFormat format, IReadOnlyList<string> sourcePaths,
-        IProgress<ExportProgress>? progress, int index, int count, CancellationToken cancel, ExportLayerCache? layers = null)
+        IProgress<ExportProgress>? progress, int index, int count, CancellationToken cancel, ExportLayerCache? layers = null, bool sha256 = true)
     {
         var ext = format == ExportFormat.Vhd ? "vhd" : "raw";
         var target = ExportNames.PathInside(dir, ExportNames.FileName(job.Vdi.Uuid, job.Vdi.NameLabel, ext));
@@ -103,7 +104,7 @@ public static class SrExporter
             };
         }
 
-        return VdiExporter.Export(job, dir, format, progress, index, count, cancel, layers);
+        return VdiExporter.Export(job, dir, format, progress, index, count, cancel, layers, sha256);
     }
 
     private static bool SamePath(string a, string b)

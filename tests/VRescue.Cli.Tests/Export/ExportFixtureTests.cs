@@ -66,6 +66,25 @@ public sealed class ExportFixtureTests : IDisposable
         }
     }
 
+    [RealFact(Fixture = "sr-export")]
+    public void Export_no_sha256_leaves_the_hash_out_and_the_content_unchanged()
+    {
+        var fx = new SrFixture("sr-export");
+        var outDir = Path.Combine(_dir, "nohash");
+        var r = Run(fx.ImagePath, "export", fx.ImagePath, "--out", outDir, "--format", "raw", "--no-sha256", "--json");
+        Assert.Equal(ExitCodes.Ok, r.ExitCode);
+        var vdis = ByUuid(r.Json);
+        foreach (var want in fx.Sr.GetProperty("vdis").EnumerateArray().Where(v => vdis.ContainsKey(v.GetProperty("uuid").GetString()!)))
+        {
+            var got = vdis[want.GetProperty("uuid").GetString()!];
+            Assert.Equal(JsonValueKind.Null, got.GetProperty("sha256").ValueKind);
+            Assert.Equal(want.GetProperty("expectedSha256").GetString(), Sha256(Path.Combine(outDir, got.GetProperty("file").GetString()!)));
+        }
+
+        Assert.NotEmpty(vdis);
+        Assert.Equal(ExitCodes.Usage, Cli.Run("export", fx.ImagePath, "--out", outDir, "--keep-chain", "--no-sha256").ExitCode);
+    }
+
     [RealFact("vhdimount", "fusermount3", Fixture = "sr-export")]
     public void Export_vhd_outputs_read_identically_through_libvhdi_vhdimount()
     {
