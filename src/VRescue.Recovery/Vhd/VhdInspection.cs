@@ -175,7 +175,9 @@ public static class VhdInspection
             placements.Count(p => p.Provenance == VhdBlockProvenance.Inferred),
             plan.BadRanges.Count(r => r.Reason.StartsWith("BAT", StringComparison.Ordinal)),
             plan.Orphans.Count);
-        var verdict = plan.Verdict == VhdVerdict.Clean && findings.Any(f => f.Severity != Severity.Info) ? VhdVerdict.Repairable : plan.Verdict;
+        // Without its parent a differencing disk's guest content is not all there: data loss, not "repairable".
+        var verdict = findings.Any(f => f.Code is "VHD_PARENT_NOT_FOUND" or "VHD_PARENT_UUID_MISMATCH") && plan.Verdict != VhdVerdict.NotAVhd ? VhdVerdict.DataLoss
+            : plan.Verdict == VhdVerdict.Clean && findings.Any(f => f.Severity != Severity.Info) ? VhdVerdict.Repairable : plan.Verdict;
         var report = new VhdCheckReport(target.Path, target.Vdi, verdict, target.Source.LengthBytes, plan.Footer?.DiskType.ToString().ToLowerInvariant(),
             plan.VirtualSizeBytes, plan.BlockSizeBytes, plan.Stored, findings, plan.Repairs, blocks,
             placements.Where(p => p.Provenance != VhdBlockProvenance.Bat).ToList(), plan.BadRanges, plan.LostBytes, plan.Orphans, chain, guestReport);
