@@ -175,7 +175,9 @@ public static class VhdInspection
             placements.Count(p => p.Provenance == VhdBlockProvenance.Inferred),
             plan.BadRanges.Count(r => r.Reason.StartsWith("BAT", StringComparison.Ordinal)),
             plan.Orphans.Count);
-        var verdict = plan.Verdict == VhdVerdict.Clean && findings.Any(f => f.Severity != Severity.Info) ? VhdVerdict.Repairable : plan.Verdict;
+        // Without its parent a differencing disk's guest content is not all there: data loss, not "repairable".
+        var verdict = findings.Any(f => f.Code is "VHD_PARENT_NOT_FOUND" or "VHD_PARENT_UUID_MISMATCH") && plan.Verdict != VhdVerdict.NotAVhd ? VhdVerdict.DataLoss
+            : plan.Verdict == VhdVerdict.Clean && findings.Any(f => f.Severity != Severity.Info) ? VhdVerdict.Repairable : plan.Verdict;
         var report = new VhdCheckReport(target.Path, target.Vdi, verdict, target.Source.LengthBytes, plan.Footer?.DiskType.ToString().ToLowerInvariant(),
             plan.VirtualSizeBytes, plan.BlockSizeBytes, plan.Stored, findings, plan.Repairs, blocks,
             placements.Where(p => p.Provenance != VhdBlockProvenance.Bat).ToList(), plan.BadRanges, plan.LostBytes, plan.Orphans, chain, guestReport);
@@ -205,15 +207,15 @@ public static class VhdInspection
                 $"{target.Path}: differencing VHD whose parent chain is not resolved (keep the parents beside it); nothing written");
         }
 
+        VhdParentLink? link = null;
         if (format == "vhd" && plan.Footer!.DiskType == VhdDiskType.Differencing)
         {
-            throw new UnsupportedFormatFeatureException("VHD", "differencing-output",
-                $"{target.Path}: repair --format vhd of a differencing VHD is not supported yet; use --format raw (parents merged in)");
+            link = ParentLinkFor(target, plan, report);
         }
 
         var written = format == "raw"
             ? WriteRaw(outPath, guest, progress, cancel)
-            : VhdOutputTarget.WriteAtomically(outPath, handle => XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel));
+            : VhdOutputTarget.WriteAtomically(outPath, handle => XenVhdWriter.Write(handle, plan.Footer!, guest, BitmapFor(plan, guest), progress, cancel, link));
         VhdOutputTarget.WriteAtomically(badMapPath, handle =>
         {
             var text = System.Text.Encoding.UTF8.GetBytes(VhdBadMap.Format(plan.VirtualSizeBytes, plan.BadRanges, commandLine));
@@ -221,6 +223,25 @@ public static class VhdInspection
             return text.Length;
         });
         return new VhdRepairReport(report, Path.GetFullPath(outPath), format, Path.GetFullPath(badMapPath), written);
+    }
+
+    /// <summary>
+    /// A differencing output keeps the leaf's own blocks and names the parent that was found and checked (footer uuid
+    /// matched), with locators as vhd-util writes them for files (MacX <c>file://./NAME</c>, W2ku/W2ru <c>.\NAME</c>,
+    /// research/xenserver-lvhd.md), so it opens when written beside that parent. Inside an SR the parent is an LV whose
+    /// device-mapper name only the SR's host knows: there the honest output is the flattened raw image.
+    /// </summary>
+    private static VhdParentLink ParentLinkFor(VhdTarget target, VhdRecoveryPlan plan, VhdCheckReport report)
+    {
+        if (target.Vdi is not null)
+        {
+            throw new UnsupportedFormatFeatureException("VHD", "differencing-output",
+                $"{target.Path} --vdi {target.Vdi}: a differencing VHD output would name its parent LV by a device-mapper path that exists only on the SR's host; use --format raw (parents merged in)");
+        }
+
+        var name = Path.GetFileName(report.Chain[1]);
+        return new VhdParentLink(plan.Header!.ParentUuid, plan.Header.ParentTimestampSeconds, name,
+            [(VhdParentLocator.CodeMacX, "file://./" + name), (VhdParentLocator.CodeW2ku, ".\\" + name), (VhdParentLocator.CodeW2ru, ".\\" + name)]);
     }
 
     /// <summary>The guest view as a sparse raw image through the shared export writer (temporary name, renamed on commit).</summary>

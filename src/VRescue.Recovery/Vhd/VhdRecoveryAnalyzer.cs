@@ -28,6 +28,7 @@ public static class VhdRecoveryAnalyzer
         var repairs = new List<string>();
         var length = source.LengthBytes;
         var stored = Summarise(image);
+        findings.AddRange(EmptyLocatorFindings(image));
 
         // 1. Footer: the one VhdImage chose, if sane; otherwise rebuilt later from header + BAT.
         var footer = image.Footer;
@@ -410,6 +411,27 @@ public static class VhdRecoveryAnalyzer
         var size = (long)footer.CurrentSizeBytes;
         var bad = dataEnd < size ? new List<VhdBadRange> { new(Math.Max(0, dataEnd), size - Math.Max(0, dataEnd), "fixed VHD data past the end of the source (truncated)") } : [];
         return new VhdRecoveryPlan(source, footer, null, new Dictionary<long, VhdBlockPlacement>(), [], bad, findings, repairs, stored);
+    }
+
+    /// <summary>
+    /// Used locator slots (MacX, W2ku, W2ru) whose data is in range but decodes to no text: tapdisk finds a parent only
+    /// through them (libvhd vhd_parent_locator_get), and vhd-util check reads each one, so such a chain does not open
+    /// in XenServer even though the parent can still be found by the header's parent name.
+    /// </summary>
+    private static IEnumerable<Finding> EmptyLocatorFindings(VhdImage image)
+    {
+        if (image.Footer?.DiskType != VhdDiskType.Differencing || image.Footer.DataOffsetBytes > long.MaxValue)
+        {
+            yield break;
+        }
+
+        foreach (var l in image.Info.Locators.Where(l => l.Text is { } t && string.IsNullOrWhiteSpace(t)))
+        {
+            // VHD spec: parent locator entries at header offset 576, 24 bytes each.
+            yield return new Finding("VHD_LOCATOR_EMPTY", Severity.Warning,
+                $"parent locator {l.Slot} ({l.Entry.CodeText}) holds no text at 0x{l.Entry.DataOffsetBytes:X}: XenServer cannot find the parent through it",
+                checked((long)image.Footer.DataOffsetBytes + 576 + 24 * l.Slot), "locator text", "", "parent path");
+        }
     }
 
     private static VhdImageSummary Summarise(VhdImage image) => new(

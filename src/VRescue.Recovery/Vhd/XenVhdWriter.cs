@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using Microsoft.Win32.SafeHandles;
+using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
 using VRescue.Storage;
 
@@ -24,8 +25,9 @@ public static class XenVhdWriter
     /// <remarks>template: Footer fields to keep (uuid, timestamps, hidden, creator); size, type, geometry and offsets are set here.</remarks>
     /// <remarks>sectorBitmap: Sector bitmap per guest block; null = unallocated. Data is taken from <paramref name="guest"/>.</remarks>
     /// <returns>Bytes of the finished file.</returns>
+    /// <remarks>parent: for a differencing output, the parent it names (header fields and locators); null writes a dynamic disk.</remarks>
     public static long Write(SafeFileHandle file, VhdFooter template, IBlockSource guest, Func<long, byte[]?> sectorBitmap,
-        IProgress<long>? progress = null, CancellationToken cancel = default)
+        IProgress<long>? progress = null, CancellationToken cancel = default, VhdParentLink? parent = null)
     {
         var size = guest.LengthBytes;
         var blocks = (size + BlockBytes - 1) / BlockBytes;
@@ -35,6 +37,39 @@ public static class XenVhdWriter
         var batmapSectors = (uint)(((maxEntries + 7) / 8 + 511) / 512);
         var batmapAt = batmapHeaderAt + 512;
         var next = (batmapAt + batmapSectors * 512L) / 512;
+        if (parent is not null)
+        {
+            // Locator data right after the batmap, one 512-byte sector each, as vhd-util snapshot places it (sample: 0x420800).
+            var locators = new List<VhdParentLocator>();
+            foreach (var (code, text) in parent.Locators.Take(VhdDynamicHeaderLayout.ParentLocatorCount))
+            {
+                var bytes = VhdParentLocator.EncodeText(code, text);
+                if (bytes.Length > 512)
+                {
+                    throw new UnsupportedFormatFeatureException("VHD", "locator", $"parent locator text longer than 512 bytes: {text}");
+                }
+
+                var sector = new byte[512];
+                bytes.CopyTo(sector, 0);
+                RandomAccess.Write(file, sector, next * 512);
+                locators.Add(new VhdParentLocator(code, 512, (uint)bytes.Length, 0, (ulong)(next * 512)));
+                next++;
+            }
+
+            while (locators.Count < VhdDynamicHeaderLayout.ParentLocatorCount)
+            {
+                locators.Add(new VhdParentLocator(0, 0, 0, 0, 0));
+            }
+
+            header = header with
+            {
+                ParentUuid = parent.Uuid,
+                ParentTimestampSeconds = parent.TimestampSeconds,
+                ParentUnicodeName = parent.Name,
+                ParentLocators = locators,
+            };
+        }
+
         while ((next + 1) % 8 != 0)
         {
             next++;
@@ -72,7 +107,7 @@ public static class XenVhdWriter
         var footer = template with
         {
             Cookie = "conectix",
-            DiskType = VhdDiskType.Dynamic,
+            DiskType = parent is null ? VhdDiskType.Dynamic : VhdDiskType.Differencing,
             DataOffsetBytes = 512,
             CurrentSizeBytes = (ulong)size,
             OriginalSizeBytes = template.OriginalSizeBytes == 0 ? (ulong)size : template.OriginalSizeBytes,
@@ -128,3 +163,6 @@ public static class XenVhdWriter
         }
     }
 }
+
+/// <summary>The parent a differencing output names: footer uuid and modification time of the parent, its name, and locator texts by code.</summary>
+public sealed record VhdParentLink(Guid Uuid, uint TimestampSeconds, string Name, IReadOnlyList<(uint Code, string Text)> Locators);

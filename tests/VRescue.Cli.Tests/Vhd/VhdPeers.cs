@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using VRescue.TestSupport;
+
+namespace VRescue.Cli.Tests.Vhd;
+
+/// <summary>
+/// What the peer tools make of one VHD, in the words of docs/vhd-agreement.md: libvhdi (vhdiinfo, vhdimount) and
+/// qemu's vpc driver (qemu-img info, qemu-img convert), content judged by sha256 against the known original.
+/// </summary>
+internal static partial class VhdPeers
+{
+    public sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
+
+    public static ToolResult Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Repo.Which(file) ?? file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return new ToolResult(p.ExitCode, stdout, stderr.Result);
+    }
+
+    /// <summary>"opens" or "error: " + libvhdi's innermost reason (its first "unable to ..." line).</summary>
+    public static string Vhdiinfo(string vhd)
+    {
+        var r = Run("vhdiinfo", vhd);
+        return r.ExitCode == 0 ? "opens" : "error: " + LibvhdiReason(r.Stdout + r.Stderr);
+    }
+
+    /// <summary>Content as vhdimount (libvhdi, FUSE) serves it: the last vhdiN file is the image given, parents before it.</summary>
+    public static string Vhdimount(string vhd, string expectedSha256)
+    {
+        var mnt = Directory.CreateTempSubdirectory("vrescue-vhdimount-").FullName;
+        try
+        {
+            var r = Run("vhdimount", vhd, mnt);
+            if (r.ExitCode != 0)
+            {
+                return "error: " + LibvhdiReason(r.Stdout + r.Stderr);
+            }
+
+            try
+            {
+                var served = Directory.GetFiles(mnt, "vhdi*").OrderBy(n => int.Parse(Path.GetFileName(n)[4..])).Last();
+                return Content(Repo.Sha256File(served), expectedSha256);
+            }
+            finally
+            {
+                Run("fusermount", "-u", mnt);
+            }
+        }
+        finally
+        {
+            Directory.Delete(mnt);
+        }
+    }
+
+    /// <summary>"opens" or "error: " + qemu's message after the file name.</summary>
+    public static string QemuInfo(string vhd)
+    {
+        var r = Run("qemu-img", "info", "-f", "vpc", vhd);
+        return r.ExitCode == 0 ? "opens" : "error: " + QemuReason(r.Stderr);
+    }
+
+    /// <summary>qemu-img convert -f vpc -O raw, judged by sha256.</summary>
+    public static string QemuConvert(string vhd, string expectedSha256)
+    {
+        var raw = vhd + ".qemu.raw";
+        var r = Run("qemu-img", "convert", "-f", "vpc", "-O", "raw", vhd, raw);
+        try
+        {
+            return r.ExitCode == 0 ? Content(Repo.Sha256File(raw), expectedSha256) : "error: " + QemuReason(r.Stderr);
+        }
+        finally
+        {
+            File.Delete(raw);
+        }
+    }
+
+    public static string Content(string sha256, string expectedSha256) => sha256 == expectedSha256 ? "right content" : "wrong content";
+
+    private static string LibvhdiReason(string output) =>
+        UnableLine().Match(output) is { Success: true } m ? m.Groups[1].Value.TrimEnd('.') : output.Trim().Split('\n')[^1];
+
+    private static string QemuReason(string stderr) =>
+        QemuLine().Match(stderr) is { Success: true } m ? m.Groups[1].Value.Trim() : stderr.Trim();
+
+    [GeneratedRegex(@"^\w+: (unable to [^\n]*)$", RegexOptions.Multiline)]
+    private static partial Regex UnableLine();
+
+    [GeneratedRegex(@"Could not open '[^']*': ([^\n]*)")]
+    private static partial Regex QemuLine();
+}
