@@ -49,13 +49,16 @@ public sealed record Ext4Superblock
     // Byte map (super.rst, "The Super Block" table).
     private const int InodesCountOffset = 0x0;
     private const int BlocksCountLoOffset = 0x4;
+    private const int FirstDataBlockOffset = 0x14;
     private const int LogBlockSizeOffset = 0x18;
+    private const int BlocksPerGroupOffset = 0x20;
     private const int MtimeOffset = 0x2C;
     private const int WtimeOffset = 0x30;
     private const int MagicOffset = 0x38;
     private const int StateOffset = 0x3A;
     private const int ErrorsOffset = 0x3C;
     private const int RevLevelOffset = 0x4C;
+    private const int BlockGroupNumberOffset = 0x5A;
     private const int FeatureCompatOffset = 0x5C;
     private const int FeatureIncompatOffset = 0x60;
     private const int FeatureRoCompatOffset = 0x64;
@@ -120,6 +123,23 @@ public sealed record Ext4Superblock
 
     /// <summary>1024 &lt;&lt; s_log_block_size, or null when the exponent is out of range.</summary>
     public int? BlockSizeBytes => LogBlockSize <= MaxLogBlockSize ? 1024 << (int)LogBlockSize : null;
+
+    /// <summary>s_first_data_block: 1 for 1 KiB blocks (block 0 holds the boot sector and superblock), else 0.</summary>
+    public uint FirstDataBlock { get; init; }
+
+    /// <summary>s_blocks_per_group.</summary>
+    public uint BlocksPerGroup { get; init; }
+
+    /// <summary>s_block_group_nr: the group whose first block holds this copy (0 in the primary).</summary>
+    public ushort BlockGroupNumber { get; init; }
+
+    /// <summary>
+    /// Where this copy sits inside the filesystem: byte 1024 for the primary, else the first block of group
+    /// <see cref="BlockGroupNumber"/> ((group x blocks per group + first data block) x block size, super.rst
+    /// "sparse_super"); null when the block size is out of range.
+    /// </summary>
+    public long? CopyOffsetInFilesystemBytes => BlockGroupNumber == 0 ? OffsetBytes
+        : BlockSizeBytes is { } bs ? (((long)BlockGroupNumber * BlocksPerGroup) + FirstDataBlock) * bs : null;
 
     public Ext4State State { get; init; }
     public ushort ErrorsRaw { get; init; }
@@ -238,6 +258,9 @@ public sealed record Ext4Superblock
             InodesCount = U32(s, InodesCountOffset),
             BlocksCount = blocks,
             LogBlockSize = U32(s, LogBlockSizeOffset),
+            FirstDataBlock = U32(s, FirstDataBlockOffset),
+            BlocksPerGroup = U32(s, BlocksPerGroupOffset),
+            BlockGroupNumber = BinaryPrimitives.ReadUInt16LittleEndian(s[BlockGroupNumberOffset..]),
             State = (Ext4State)BinaryPrimitives.ReadUInt16LittleEndian(s[StateOffset..]),
             ErrorsRaw = BinaryPrimitives.ReadUInt16LittleEndian(s[ErrorsOffset..]),
             RevLevel = U32(s, RevLevelOffset),

@@ -26,9 +26,6 @@ internal static partial class PartitionEvidence
     private const int SectorBytes = 512;
     private const int SwapPageBytes = 4096;
 
-    // ext superblock fields not exposed by Ext4Superblock (Linux Documentation/filesystems/ext4/super.rst).
-    private const int ExtFirstDataBlock = 0x14, ExtBlocksPerGroup = 0x20, ExtBlockGroupNr = 0x5A;
-
     // Linux swap header (include/linux/swap.h union swap_header.info, from byte 1024 of page 0).
     private const int SwapVersion = 1024, SwapLastPage = 1028, SwapUuid = 1036, SwapLabel = 1052, SwapLabelLength = 16;
 
@@ -188,16 +185,12 @@ internal static partial class PartitionEvidence
             }
 
             var sb = Ext4Superblock.Decode(block);
-            if (sb.BlockSizeBytes is not { } bs)
+            if (sb.CopyOffsetInFilesystemBytes is not { } offsetInFs)
             {
                 continue;
             }
 
-            var group = BinaryPrimitives.ReadUInt16LittleEndian(block.AsSpan(ExtBlockGroupNr));
-            var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(block.AsSpan(ExtBlocksPerGroup));
-            var firstData = BinaryPrimitives.ReadUInt32LittleEndian(block.AsSpan(ExtFirstDataBlock));
-            // super.rst: the primary is at byte 1024; the backup of group g is the first block of the group.
-            var offsetInFs = group == 0 ? Ext4Superblock.OffsetBytes : ((long)group * perGroup + firstData) * bs;
+            var group = sb.BlockGroupNumber;
             var start = hit.OffsetBytes - offsetInFs;
             if (start < 0 || start % SectorBytes != 0)
             {

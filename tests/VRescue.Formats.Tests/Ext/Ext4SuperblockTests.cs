@@ -95,6 +95,40 @@ public sealed class Ext4SuperblockTests : IDisposable
         Assert.Equal(blkidType, sb.Kind.ToString().ToLowerInvariant());
     }
 
+    /// <summary>
+    /// Every backup superblock dumpe2fs lists (full listing: "Backup superblock at N") decodes to its own group
+    /// number, and its CopyOffsetInFilesystemBytes is exactly where dumpe2fs says it is, for 1 KiB blocks (first data
+    /// block 1) and 4 KiB blocks.
+    /// </summary>
+    [RealTheory("mkfs.ext4", "dumpe2fs")]
+    [InlineData(1024)]
+    [InlineData(4096)]
+    public void Backup_superblocks_sit_where_dumpe2fs_lists_them(int blockBytes)
+    {
+        var img = Path.Combine(_dir, $"backups-{blockBytes}.img");
+        Repo.Run(Tool("mkfs.ext4"), $"-F -q -b {blockBytes} -g {blockBytes} \"{img}\" 64M");
+        var facts = DumpE2fs(img);
+        var listing = Repo.Run(Tool("dumpe2fs"), $"\"{img}\"", new Dictionary<string, string> { ["LC_ALL"] = "C" });
+        var backups = System.Text.RegularExpressions.Regex.Matches(listing, @"Backup superblock at (\d+)")
+            .Select(m => long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+        Assert.True(backups.Count >= 2, $"dumpe2fs lists {backups.Count} backup superblocks");
+
+        var bytes = File.ReadAllBytes(img);
+        var primary = Ext4Superblock.Decode(bytes.AsSpan(Ext4Superblock.OffsetBytes, Ext4Superblock.SizeBytes));
+        Assert.Equal(facts["First block"], primary.FirstDataBlock.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(facts["Blocks per group"], primary.BlocksPerGroup.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(0, primary.BlockGroupNumber);
+        Assert.Equal(Ext4Superblock.OffsetBytes, primary.CopyOffsetInFilesystemBytes);
+        foreach (var block in backups)
+        {
+            var at = block * blockBytes;
+            var copy = Ext4Superblock.Decode(bytes.AsSpan((int)at, Ext4Superblock.SizeBytes));
+            Assert.Equal(primary.Uuid, copy.Uuid);
+            Assert.NotEqual(0, copy.BlockGroupNumber);
+            Assert.Equal(at, copy.CopyOffsetInFilesystemBytes);
+        }
+    }
+
     [RealFact("mkfs.ext4", "dumpe2fs", "debugfs")]
     public void Error_fields_set_by_debugfs_match_dumpe2fs()
     {
