@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
-packages=(lvm2 qemu-utils gdisk fdisk e2fsprogs libvhdi-utils zstd python3 util-linux bsdutils testdisk nbdkit libnbd-bin fuse3 xfsprogs squashfs-tools time btrfs-progs prometheus python3-aiosmtpd curl)
+packages=(lvm2 qemu-utils gdisk fdisk e2fsprogs libvhdi-utils zstd python3 util-linux bsdutils ntfs-3g testdisk nbdkit libnbd-bin fuse3 xfsprogs squashfs-tools time btrfs-progs prometheus python3-aiosmtpd curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

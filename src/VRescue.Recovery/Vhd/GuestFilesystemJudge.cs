@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Numerics;
 using VRescue.Formats.Common;
 using VRescue.Formats.Ext;
+using VRescue.Formats.Swap;
 using VRescue.Storage;
 using VRescue.Storage.Partitions;
 
@@ -14,9 +15,10 @@ namespace VRescue.Recovery.Vhd;
 /// <remarks>Health: healthy, damaged, lost-ranges (structures fine but bad ranges fall inside), unknown.</remarks>
 /// <remarks>BadAreas: What the lost ranges hit, in the filesystem's own terms (groups, inode ranges, data blocks).</remarks>
 /// <remarks>NextStep: The read-only check to run on the exported image.</remarks>
+/// <remarks>Container: For an LV of the guest's own LVM, "lvm2 VG name LV name"; null otherwise.</remarks>
 public sealed record GuestVolume(
     int? Partition, long StartBytes, long SizeBytes, string Type, string? Label, string? Uuid, string Health,
-    IReadOnlyList<Finding> Findings, IReadOnlyList<string> BadAreas, string? NextStep);
+    IReadOnlyList<Finding> Findings, IReadOnlyList<string> BadAreas, string? NextStep, string? Container = null);
 
 /// <summary>The guest disk: its partition table and volumes.</summary>
 public sealed record GuestReport(string PartitionTable, IReadOnlyList<GuestVolume> Volumes, IReadOnlyList<Finding> Findings);
@@ -26,7 +28,7 @@ public sealed record GuestReport(string PartitionTable, IReadOnlyList<GuestVolum
 /// backups, group descriptors and their checksums, XFS, NTFS with its MFT mirror, swap, LVM PVs; maps lost ranges
 /// onto block groups and inode numbers; suggests the read-only checker to run next.
 /// </summary>
-public static class GuestFilesystemJudge
+public static partial class GuestFilesystemJudge
 {
     private const int MaxBadAreas = 64;
     private const long MaxGroups = 1 << 20;
@@ -52,20 +54,46 @@ public static class GuestFilesystemJudge
             foreach (var p in table.Partitions)
             {
                 var size = Math.Max(0, Math.Min(p.SizeBytes, guest.LengthBytes - p.StartBytes));
-                volumes.Add(JudgeVolume(guest.Slice(p.StartBytes, size), p.Index, p.StartBytes, bad, image));
+                volumes.AddRange(JudgeVolumes(guest.Slice(p.StartBytes, size), p.Index, p.StartBytes, bad, image));
             }
         }
         else
         {
-            volumes.Add(JudgeVolume(guest, null, 0, bad, image));
+            volumes.AddRange(JudgeVolumes(guest, null, 0, bad, image));
         }
 
         return new GuestReport(table?.Kind.ToString().ToLowerInvariant() ?? "unknown", volumes, findings);
     }
 
-    private static GuestVolume JudgeVolume(IBlockSource volume, int? partition, long start, IReadOnlyList<VhdBadRange> bad, string image)
+    /// <summary>The volume, and for a guest LVM PV also the LVs on it (PVs inside LVs only <see cref="MaxLvmDepth"/> deep).</summary>
+    private static IEnumerable<GuestVolume> JudgeVolumes(IBlockSource volume, int? partition, long start, IReadOnlyList<VhdBadRange> bad, string image, int depth = 0)
     {
-        var head = new byte[8192];
+        var opened = Open(volume, partition, start, bad, image);
+        return IsLvmPv(opened.Head) && depth < MaxLvmDepth
+            ? JudgeLvmPv(volume, partition, start, bad, opened, image, depth)
+            : [JudgeVolume(volume, partition, start, opened)];
+    }
+
+    private static bool IsLvmPv(byte[] head)
+    {
+        // LVM2 label: "LABELONE" in one of the first four sectors (lib/label/label.h LABEL_SCAN_SECTORS).
+        for (var s = 0; s < 4; s++)
+        {
+            if (head.AsSpan(s * 512, 8).SequenceEqual("LABELONE"u8))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private sealed record OpenedVolume(byte[] Head, List<VhdBadRange> LocalBad, List<string> LostNote, string OpenVolume);
+
+    private static OpenedVolume Open(IBlockSource volume, int? partition, long start, IReadOnlyList<VhdBadRange> bad, string image)
+    {
+        // 64 KiB: a swap header's magic ends the first page, up to 64 KiB on arm64/ppc64 hosts.
+        var head = new byte[65536];
         volume.ReadZeroFilled(0, head);
         var openVolume = partition is null ? $"{image}"
             : $"$(losetup -r -f --show -o {start} --sizelimit {volume.LengthBytes} {image})";
@@ -73,7 +101,12 @@ public static class GuestFilesystemJudge
             .Select(r => new VhdBadRange(Math.Max(0, r.OffsetBytes - start), Math.Min(r.EndBytes, start + volume.LengthBytes) - Math.Max(r.OffsetBytes, start), r.Reason))
             .ToList();
         var lostNote = localBad.Select(r => $"bytes {r.OffsetBytes}-{r.EndBytes - 1} of the volume lost ({r.Reason})").Take(MaxBadAreas).ToList();
+        return new OpenedVolume(head, localBad, lostNote, openVolume);
+    }
 
+    private static GuestVolume JudgeVolume(IBlockSource volume, int? partition, long start, OpenedVolume opened)
+    {
+        var (head, localBad, lostNote, openVolume) = opened;
         if (Ext4Superblock.LooksLikeExt(head))
         {
             return JudgeExt(volume, partition, start, head, localBad, openVolume);
@@ -89,19 +122,9 @@ public static class GuestFilesystemJudge
             return JudgeNtfs(volume, partition, start, head, localBad, lostNote, openVolume);
         }
 
-        if (head.AsSpan(4086, 10).SequenceEqual("SWAPSPACE2"u8) || head.AsSpan(4086, 10).SequenceEqual("SWAP-SPACE"u8))
+        if (LinuxSwapHeader.TryDecode(head) is { } swap)
         {
-            return new GuestVolume(partition, start, volume.LengthBytes, "swap", null, null, localBad.Count > 0 ? "lost-ranges" : "healthy", [], lostNote,
-                "nothing to check: swap holds no files (mkswap it after restore)");
-        }
-
-        for (var s = 0; s < 4; s++)
-        {
-            if (head.AsSpan(s * 512, 8).SequenceEqual("LABELONE"u8))
-            {
-                return new GuestVolume(partition, start, volume.LengthBytes, "lvm2-pv", null, null, localBad.Count > 0 ? "lost-ranges" : "unknown", [], lostNote,
-                    $"pvck --dump headers {openVolume}; then vgscan and lvs on it read-only, and check each LV's filesystem");
-            }
+            return JudgeSwap(volume, partition, start, swap, localBad, lostNote);
         }
 
         return new GuestVolume(partition, start, volume.LengthBytes, "unknown", null, null, localBad.Count > 0 ? "lost-ranges" : "unknown", [], lostNote, null);
@@ -413,6 +436,8 @@ public static class GuestFilesystemJudge
             }
         }
 
-        return new GuestVolume(partition, start, volume.LengthBytes, "ntfs", null, null, health, findings, lostNote, $"ntfsfix -n {openVolume}");
+        // Volume serial number, boot sector 0x48 (8 bytes, little-endian): what blkid and Windows show as the NTFS "UUID".
+        var serial = BinaryPrimitives.ReadUInt64LittleEndian(head.AsSpan(0x48)).ToString("X16", System.Globalization.CultureInfo.InvariantCulture);
+        return new GuestVolume(partition, start, volume.LengthBytes, "ntfs", null, serial, health, findings, lostNote, $"ntfsfix -n {openVolume}");
     }
 }

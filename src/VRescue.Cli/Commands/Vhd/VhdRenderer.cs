@@ -70,7 +70,7 @@ internal static class VhdRenderer
             w.WriteLine($"guest: partition table {g.PartitionTable}");
             foreach (var v in g.Volumes)
             {
-                w.WriteLine($"  {(v.Partition is { } p ? $"partition {p}" : "whole disk")} @{Units.Offset(v.StartBytes)} {Units.Size(v.SizeBytes)}: {v.Type}{(string.IsNullOrEmpty(v.Label) ? "" : $" \"{v.Label}\"")}{(v.Uuid is null ? "" : $" {v.Uuid}")}, {v.Health}");
+                w.WriteLine($"  {(v.Partition is { } p ? $"partition {p}" : "whole disk")}{(v.Container is { } c ? $", {c}" : "")} @{Units.Offset(v.StartBytes)} {Units.Size(v.SizeBytes)}: {v.Type}{(string.IsNullOrEmpty(v.Label) ? "" : $" \"{v.Label}\"")}{(v.Uuid is null ? "" : $" {v.Uuid}")}, {v.Health}");
                 foreach (var f in v.Findings.Where(f => f.Severity != Severity.Info))
                 {
                     w.WriteLine($"    {Sev(f.Severity)} {f.Code}: {f.Message}");
