@@ -4,6 +4,7 @@ using System.Numerics;
 using VRescue.Formats.Common;
 using VRescue.Formats.Ext;
 using VRescue.Formats.Swap;
+using VRescue.Formats.Xfs;
 using VRescue.Storage;
 using VRescue.Storage.Partitions;
 
@@ -112,9 +113,9 @@ public static partial class GuestFilesystemJudge
             return JudgeExt(volume, partition, start, head, localBad, openVolume);
         }
 
-        if (head.AsSpan(0, 4).SequenceEqual("XFSB"u8))
+        if (XfsSuperblock.TryDecode(head) is { } xfs)
         {
-            return JudgeXfs(volume, partition, start, head, localBad, $"xfs_repair -n {(partition is null ? "-f " : "")}{openVolume}");
+            return JudgeXfs(volume, partition, start, xfs, localBad, $"xfs_repair -n {(partition is null ? "-f " : "")}{openVolume}");
         }
 
         if (head.AsSpan(3, 8).SequenceEqual("NTFS    "u8))
@@ -336,24 +337,17 @@ public static partial class GuestFilesystemJudge
     }
 
     // xfsprogs libxfs/xfs_format.h struct xfs_dsb (big-endian).
-    private const int XfsBlockSize = 4, XfsDataBlocks = 8, XfsUuid = 32, XfsAgBlocks = 84, XfsAgCount = 88, XfsLabel = 108, XfsLabelLength = 12;
 
     /// <summary>Secondary superblocks read at most (one per allocation group).</summary>
     private const int MaxXfsAgs = 4096;
 
     /// <summary>XFS: primary superblock fields, a secondary superblock at the start of every AG, lost ranges as AGs and fs blocks.</summary>
-    private static GuestVolume JudgeXfs(IBlockSource volume, int? partition, long start, byte[] head, List<VhdBadRange> bad, string next)
+    private static GuestVolume JudgeXfs(IBlockSource volume, int? partition, long start, XfsSuperblock sb, List<VhdBadRange> bad, string next)
     {
         var findings = new List<Finding>();
-        var blockSize = BinaryPrimitives.ReadUInt32BigEndian(head.AsSpan(XfsBlockSize));
-        var dataBlocks = BinaryPrimitives.ReadUInt64BigEndian(head.AsSpan(XfsDataBlocks));
-        var agBlocks = BinaryPrimitives.ReadUInt32BigEndian(head.AsSpan(XfsAgBlocks));
-        var agCount = BinaryPrimitives.ReadUInt32BigEndian(head.AsSpan(XfsAgCount));
-        var uuid = Convert.ToHexStringLower(head.AsSpan(XfsUuid, 16)).Insert(20, "-").Insert(16, "-").Insert(12, "-").Insert(8, "-");
-        var label = System.Text.Encoding.Latin1.GetString(head.AsSpan(XfsLabel, XfsLabelLength)).TrimEnd('\0');
-        var sane = BitOperations.IsPow2(blockSize) && blockSize is >= 512 and <= 65536 && agBlocks > 0 && agCount > 0
-            && dataBlocks > (ulong)(agCount - 1) * agBlocks && dataBlocks <= (ulong)agCount * agBlocks;
-        if (!sane)
+        var (blockSize, dataBlocks, agBlocks, agCount) = (sb.BlockSizeBytes, sb.DataBlocks, sb.AgBlocks, sb.AgCount);
+        var (uuid, label) = (sb.Uuid.ToString(), sb.Label);
+        if (!sb.IsGeometrySane)
         {
             findings.Add(new Finding("XFS_SUPERBLOCK", Severity.Error,
                 $"primary superblock geometry is inconsistent (block size {blockSize}, {dataBlocks} blocks, {agCount} AGs of {agBlocks} blocks); xfs_repair uses the secondary superblocks",
@@ -367,7 +361,7 @@ public static partial class GuestFilesystemJudge
                 $"the filesystem ({dataBlocks} blocks of {blockSize}) is larger than its volume ({volume.LengthBytes} bytes)", start, "sb_dblocks", dataBlocks.ToString()));
         }
 
-        var agBytes = (long)agBlocks * blockSize;
+        var agBytes = sb.AgBytes;
         bool Lost(long offset) => bad.Any(r => offset >= r.OffsetBytes && offset < r.EndBytes);
         var magic = new byte[4];
         var missing = new List<long>();
@@ -380,7 +374,7 @@ public static partial class GuestFilesystemJudge
             }
 
             volume.ReadZeroFilled(at, magic);
-            if (!magic.AsSpan().SequenceEqual("XFSB"u8))
+            if (!XfsSuperblock.HasMagic(magic))
             {
                 missing.Add(ag);
             }
