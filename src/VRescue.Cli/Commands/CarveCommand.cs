@@ -96,6 +96,11 @@ public sealed class CarveCommand : Command
     {
         o.WriteLine($"carve: {string.Join(", ", m.Sources)}");
         o.WriteLine($"  grid: pe_start {m.PeStartBytes} B, extent {Units.Size(m.ExtentSizeBytes)}, {m.HeadCount} VHD head(s); VG {m.VgName}");
+        foreach (var vg in m.CurrentVgs)
+        {
+            o.WriteLine($"  current VG {vg.VgName} (seqno {vg.Seqno}): {vg.Lvs.Count} LV(s) left alone: {string.Join(", ", vg.Lvs.Select(l => $"{l.LvName} PE {l.Pes}"))}");
+        }
+
         o.WriteLine($"  time: scan {m.Timings.ScanSeconds:0.00} s ({Units.Size(m.Timings.ScannedBytes)}), solve {m.Timings.SolveSeconds:0.000} s, export {m.Timings.ExportSeconds:0.00} s");
         foreach (var v in m.Vdis)
         {

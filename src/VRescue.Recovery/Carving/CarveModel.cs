@@ -22,6 +22,9 @@ public sealed record CarveOptions
     /// <summary>Two candidates whose scores differ by less than this are reported as ambiguous.</summary>
     public double AmbiguityMargin { get; init; } = 0.05;
 
+    /// <summary>Read the sources' current LVM metadata (a re-created SR) and leave the extents of its LVs alone.</summary>
+    public bool ExcludeCurrentMetadata { get; init; } = true;
+
     /// <summary>Reader threads for the scan.</summary>
     public int Parallelism { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 8);
 }
@@ -148,4 +151,7 @@ public sealed class CarveResult
     public required IReadOnlyList<Finding> Findings { get; init; }
     public required CarveTimings Timings { get; init; }
     public required int HeadCount { get; init; }
+
+    /// <summary>VGs readable from current metadata (a re-created SR): their LVs' PEs were excluded from the carve.</summary>
+    public IReadOnlyList<CarveCurrentVg> CurrentVgs { get; init; } = [];
 }

@@ -47,7 +47,14 @@ public sealed record CarveManifest(
     int HeadCount,
     IReadOnlyList<CarveManifestVdi> Vdis,
     IReadOnlyList<Finding> Findings,
-    CarveManifestTimings Timings);
+    CarveManifestTimings Timings,
+    IReadOnlyList<CarveManifestCurrentVg> CurrentVgs);
+
+/// <summary>A VG with valid current metadata (re-created SR) whose LVs' PEs the carve left alone.</summary>
+public sealed record CarveManifestCurrentVg(string VgName, string? SrUuid, long Seqno, IReadOnlyList<CarveManifestCurrentLv> Lvs);
+
+/// <summary>One LV of a current VG and its PEs in the carve grid (as ranges, e.g. "18,22,51-52").</summary>
+public sealed record CarveManifestCurrentLv(string LvName, string? VdiUuid, string Pes);
 
 public sealed record CarveManifestTimings(double ScanSeconds, double CatalogSeconds, double SolveSeconds, double ExportSeconds, long ScannedBytes);
 
@@ -66,8 +73,9 @@ public static class CarveOutput
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
-    /// <summary>The VG name carved.vg uses: the SR's from MGT, else a fixed placeholder.</summary>
-    public static string VgName(CarveResult r) => r.SrUuid is { } sr ? XenNames.VgName(sr) : "VG_XenStorage-carved";
+    /// <summary>The VG name carved.vg uses: the SR's (from MGT or a parent name), else a fixed placeholder; never a current VG's name.</summary>
+    public static string VgName(CarveResult r) =>
+        r.SrUuid is { } sr && r.CurrentVgs.All(c => c.VgName != XenNames.VgName(sr)) ? XenNames.VgName(sr) : "VG_XenStorage-carved";
 
     /// <summary>Writes everything under <paramref name="outDir"/>; refuses a directory that holds a source.</summary>
     public static CarveManifest Write(CarveResult result, IReadOnlyList<IBlockSource> sources, string outDir, bool exportRaw = true, CancellationToken cancel = default)
@@ -125,7 +133,9 @@ public static class CarveOutput
         var t = result.Timings;
         var manifest = new CarveManifest(result.SourceNames, result.PeStartBytes, result.ExtentSizeBytes, VgName(result), "carved.vg",
             result.SrUuid?.ToString("D"), result.HeadCount, entries, result.Findings,
-            new CarveManifestTimings(t.Scan.TotalSeconds, t.Catalog.TotalSeconds, t.Solve.TotalSeconds, watch.Elapsed.TotalSeconds, t.ScannedBytes));
+            new CarveManifestTimings(t.Scan.TotalSeconds, t.Catalog.TotalSeconds, t.Solve.TotalSeconds, watch.Elapsed.TotalSeconds, t.ScannedBytes),
+            result.CurrentVgs.Select(vg => new CarveManifestCurrentVg(vg.VgName, vg.SrUuid?.ToString("D"), vg.Seqno,
+                vg.Lvs.Select(lv => new CarveManifestCurrentLv(lv.LvName, lv.VdiUuid, Carver.Ranges(lv.Pes.Where(p => p.Pe is not null).Select(p => p.Pe!.Value)))).ToList())).ToList());
         File.WriteAllText(Path.Combine(full, "manifest.json"), JsonSerializer.Serialize(manifest, s_json));
         return manifest;
     }
