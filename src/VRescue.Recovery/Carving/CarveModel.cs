@@ -25,6 +25,10 @@ public sealed record CarveOptions
     /// <summary>Read the sources' current LVM metadata (a re-created SR) and leave the extents of its LVs alone.</summary>
     public bool ExcludeCurrentMetadata { get; init; } = true;
 
+    /// <summary>Extents (source index, absolute byte offset) that metadata the caller uses maps to other LVs (older versions
+    /// of a VG from its ring or a backup): left alone like a current VG's.</summary>
+    public IReadOnlyCollection<(int Source, long OffsetBytes)> KnownExtents { get; init; } = [];
+
     /// <summary>Reader threads for the scan.</summary>
     public int Parallelism { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 8);
 }

@@ -247,7 +247,7 @@ public static class CarveOutput
         return LvmUuid.Format(new string(chars));
     }
 
-    private static List<CarveManifestRange> UnreadableRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size)
+    internal static List<CarveManifestRange> UnreadableRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size)
     {
         var ranges = new List<CarveManifestRange>();
         var hops = 0;

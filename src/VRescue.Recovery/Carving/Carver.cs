@@ -65,6 +65,10 @@ public static class Carver
         watch.Restart();
         current = CarveCurrentVgReader.ToGrid(current, peStart, extent);
         var claimed = CarveCurrentVgReader.Claimed(current, extent, findings);
+        foreach (var (source, offset) in options.KnownExtents.Where(k => k.OffsetBytes >= peStart && (k.OffsetBytes - peStart) % extent == 0))
+        {
+            claimed.Add(CarveSolver.Key(source, (offset - peStart) / extent));
+        }
         foreach (var vg in current)
         {
             findings.Add(new Finding("CARVE_CURRENT_VG", Severity.Info,
@@ -76,7 +80,7 @@ public static class Carver
         if (allHeads.Count > heads.Count)
         {
             findings.Add(new Finding("CARVE_CURRENT_VG_HEADS_SKIPPED", Severity.Info,
-                $"{allHeads.Count - heads.Count} VHD head(s) at PE(s) {Ranges(allHeads.Except(heads).Select(h => h.Pe))} belong to LVs of the current VG; not carved"));
+                $"{allHeads.Count - heads.Count} VHD head(s) at PE(s) {Ranges(allHeads.Except(heads).Select(h => h.Pe))} belong to LVs of the current VG (or of metadata the caller uses); not carved"));
         }
         var badHeads = pes.SelectMany(p => p).Count(p => (p.Kind & CarvePeKind.BadHead) != 0);
         if (badHeads > 0)
