@@ -113,6 +113,9 @@ public sealed class CarvedVdi
     public required long ExtentCount { get; set; }
     public required string LvName { get; set; }
     public Guid? VdiUuid { get; set; }
+
+    /// <summary>name_label of the surviving MGT record with this VDI uuid (null when none links).</summary>
+    public string? NameLabel { get; set; }
     public Guid? ParentVdiUuid { get; init; }
     public string? ParentLvName { get; set; }
     public int? ParentId { get; set; }

@@ -28,7 +28,8 @@ public sealed record CarveManifestVdi(
     IReadOnlyList<CarveManifestRange> UnreadableRanges,
     double MinConfidence,
     IReadOnlyList<CarveManifestExtent> Extents,
-    IReadOnlyList<Finding> Findings);
+    IReadOnlyList<Finding> Findings,
+    string? NameLabel);
 
 /// <summary>A guest byte range that could not be read (its logical extent was not placed).</summary>
 public sealed record CarveManifestRange(long OffsetBytes, long LengthBytes, string Reason);
@@ -127,7 +128,7 @@ public static class CarveOutput
                 v.Extents.Select((e, le) => e is null
                     ? new CarveManifestExtent(le, -1, -1, 0, false, ["unplaced"], null)
                     : new CarveManifestExtent(le, e.Source, e.Pe, e.Confidence, true, e.Evidence, e.AlternativePes)).ToList(),
-                findings));
+                findings, v.NameLabel));
         }
 
         var t = result.Timings;

@@ -100,6 +100,7 @@ public static class CarveRecovery
         var entry = new ExportedVdi
         {
             Uuid = uuid.ToString(),
+            NameLabel = v.NameLabel,
             Format = ext,
             VirtualSizeBytes = (long)Math.Min(v.Footer.CurrentSizeBytes, VhdFooter.MaxCurrentSizeBytes),
             Chain = chain,
@@ -124,9 +125,9 @@ public static class CarveRecovery
             return entry with { Error = $"virtual size {content.LengthBytes} is not a multiple of 512 bytes; export as raw", Seconds = started.Elapsed.TotalSeconds };
         }
 
-        var file = ExportNames.FileName(uuid, null, ext);
+        var file = ExportNames.FileName(uuid, v.NameLabel, ext);
         var (sha, readErrors, written) = VdiExporter.CopyContent(content, ExportNames.PathInside(dir, file), format,
-            p => progress?.Report(new ExportProgress(uuid, null, p, content.LengthBytes, index, count)), cancel);
+            p => progress?.Report(new ExportProgress(uuid, v.NameLabel, p, content.LengthBytes, index, count)), cancel);
         var unreadable = CarveOutput.UnreadableRanges(v, byId, r.ExtentSizeBytes).Select(x => new ByteRange(x.OffsetBytes, x.LengthBytes))
             .Concat(readErrors).ToList();
         if (unreadable.Count > 0)

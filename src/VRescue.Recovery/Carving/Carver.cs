@@ -109,6 +109,10 @@ public static class Carver
         }
 
         var solveTime = watch.Elapsed;
+        if (mgt is not null)
+        {
+            LinkMgtNames(sources[mgt.Source], mgt, vdis, findings);
+        }
 
         foreach (var v in vdis)
         {
@@ -346,6 +350,37 @@ public static class Carver
         findings.Add(new Finding("CARVE_SR_UUID_FROM_PARENT_NAME", Severity.Info,
             $"no MGT of the carved SR survives; its SR uuid {found[0]} comes from the parent names of carved differencing VHDs"));
         return found[0];
+    }
+
+    /// <summary>
+    /// Names from a surviving MGT (XSSM records, xenserver-lvhd.md 4) for carved VDIs whose VDI uuid is known (from a
+    /// child's parent name). Records link by VDI uuid only: the LV names that carried the others are gone, and nothing
+    /// in a VHD names its VDI, so the remaining names are listed, not guessed onto carved VDIs.
+    /// </summary>
+    private static void LinkMgtNames(IBlockSource source, CarvePe mgt, List<CarvedVdi> vdis, List<Finding> findings)
+    {
+        var bytes = new byte[Formats.Xen.XenMgtVolume.MaxVolumeBytes];
+        var n = source.ReadAt(mgt.OffsetBytes, bytes);
+        var volume = Formats.Xen.XenMgtVolume.Decode(bytes.AsSpan(0, n));
+        var linked = 0;
+        var used = new HashSet<Guid>();
+        foreach (var v in vdis.Where(v => v.VdiUuid is not null))
+        {
+            var rec = volume.Records.Where(r => r.Uuid == v.VdiUuid).OrderBy(r => r.IsDeleted).FirstOrDefault();
+            if (rec is not null)
+            {
+                v.NameLabel = rec.NameLabel;
+                used.Add(v.VdiUuid!.Value);
+                linked++;
+            }
+        }
+
+        var unlinked = volume.Records.Where(r => r.WithinHeaderLength && r.VdiType is "vhd" or "aio" && (r.Uuid is not { } u || !used.Contains(u)))
+            .Select(r => $"\"{r.NameLabel}\" ({r.UuidText}{(r.IsDeleted ? ", deleted" : "")})").ToList();
+        findings.Add(new Finding("CARVE_MGT_NAMES", Severity.Info,
+            $"MGT at PE {mgt.Pe} holds {volume.Records.Count} VDI record(s); {linked} linked to carved VDIs by VDI uuid" +
+            (unlinked.Count == 0 ? "" : $"; not linked (no carved VDI with that VDI uuid; LV names are gone): {string.Join(", ", unlinked.Take(32))}"),
+            mgt.OffsetBytes));
     }
 
     internal static string Ranges(IEnumerable<long> values)
