@@ -161,4 +161,7 @@ public sealed class CarveResult
 
     /// <summary>VGs readable from current metadata (a re-created SR): their LVs' PEs were excluded from the carve.</summary>
     public IReadOnlyList<CarveCurrentVg> CurrentVgs { get; init; } = [];
+
+    /// <summary>Raw VDIs found by their guest ext4 (recovered when contiguous, else reported with candidate extents).</summary>
+    public IReadOnlyList<CarvedRawVdi> RawVdis { get; init; } = [];
 }

@@ -9,7 +9,16 @@ using VRescue.Storage.Vhd;
 namespace VRescue.Recovery.Carving;
 
 /// <summary>What recover carved: the carve and the VDIs no metadata maps (to export), and why carving ran.</summary>
-public sealed record CarveRecoveryPlan(CarveResult Result, IReadOnlyList<CarvedVdi> Vdis, string Reason, IReadOnlyList<string> Notes);
+public sealed record CarveRecoveryPlan(CarveResult Result, IReadOnlyList<CarvedVdi> Vdis, string Reason, IReadOnlyList<string> Notes)
+{
+    /// <summary>Raw VDIs found by their guest ext4 and proven contiguous: exported.</summary>
+    public IReadOnlyList<CarvedRawVdi> RawVdis => Result.RawVdis.Where(r => r.Recovered).ToList();
+
+    /// <summary>Raw VDIs whose extents cannot all be proven: reported, not exported.</summary>
+    public IReadOnlyList<CarvedRawVdi> UnprovenRawVdis => Result.RawVdis.Where(r => !r.Recovered).ToList();
+
+    public int ExportCount => Vdis.Count + RawVdis.Count;
+}
 
 /// <summary>
 /// `vrescue recover` falls back on carving (issue 8) when no metadata maps a VDI: no VG metadata at all (label and
@@ -61,7 +70,7 @@ public static class CarveRecovery
             }
         }
 
-        return export.Count == 0 && result.Vdis.Count == 0 ? null : new CarveRecoveryPlan(result, export, reason, notes);
+        return result.Vdis.Count == 0 && result.RawVdis.Count == 0 ? null : new CarveRecoveryPlan(result, export, reason, notes);
     }
 
     /// <summary>Exports one carved VDI (chain through its carved parents, sector bitmaps honoured) into <paramref name="dir"/>.</summary>
@@ -143,6 +152,44 @@ public static class CarveRecovery
             Partial = unreadable.Count > 0,
             UnreadableRanges = ByteRange.Merge(unreadable),
             WrittenBytes = written,
+            Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
+        };
+    }
+
+    /// <summary>Exports a raw VDI carved by its guest ext4 (contiguous, <see cref="CarvedRawVdi.Recovered"/>).</summary>
+    public static ExportedVdi ExportRaw(CarveRecoveryPlan plan, CarvedRawVdi raw, IReadOnlyList<IBlockSource> sources, string dir, ExportFormat format,
+        IProgress<ExportProgress>? progress, int index, int count, CancellationToken cancel)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var ext = format == ExportFormat.Vhd ? "vhd" : "raw";
+        var content = Carver.OpenRaw(plan.Result, raw, sources);
+        var min = raw.Extents.Min(e => e?.Confidence ?? 0);
+        var low = raw.Extents.Count(e => e is { Confidence: < 0.8 });
+        var file = ExportNames.FileName(raw.FsUuid, null, ext);
+        var (sha, readErrors, written) = VdiExporter.CopyContent(content, ExportNames.PathInside(dir, file), format,
+            p => progress?.Report(new ExportProgress(raw.FsUuid, null, p, content.LengthBytes, index, count)), cancel);
+        return new ExportedVdi
+        {
+            Uuid = raw.FsUuid.ToString(),
+            Format = ext,
+            VirtualSizeBytes = content.LengthBytes,
+            Chain = [new ExportChainMember(raw.FsUuid.ToString(), raw.LvName, "raw", null, false)],
+            Source = new ExportSource("carved", null, null, $"carving of a raw VDI by its guest ext4 (lowest extent confidence {min:0.00})"),
+            Warnings =
+            [
+                $"no metadata maps this raw VDI: found by its ext4 superblock at PE {raw.First.Pe} of {sources[raw.First.Source].Name} ({raw.ExtentCount} extents, contiguous; " +
+                $"{raw.ExtentCount - low} proven by superblock copies, {low} by contiguity only)",
+                $"VDI uuid unknown (LV names are gone): the ext4 file system uuid {raw.FsUuid} stands in for it",
+            ],
+            Status = readErrors.Count > 0 ? "partial" : "exported",
+            Partial = readErrors.Count > 0,
+            UnreadableRanges = readErrors,
+            File = file,
+            Sha256 = sha,
+            WrittenBytes = written,
+            Deleted = plan.Result.CurrentVgs.Count > 0,
+            Carve = new ExportCarveInfo(Math.Round(min, 2), "", sources[raw.First.Source].Name, raw.First.Pe, raw.ExtentCount, raw.Extents.Count(e => e is not null),
+                low, 0, true),
             Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
         };
     }

@@ -46,10 +46,12 @@ public static class CarveSolver
     /// <summary>
     /// Places every VDI's logical extents. <paramref name="guestEvidence"/> adds score (and a reason) to a candidate
     /// (VDI id, LE, PE key) from the guest's own structure, read by the caller through a previous solve.
+    /// <paramref name="claimed"/> (a current VG's PEs) and <paramref name="reserved"/> (carved raw VDIs) are never used;
+    /// a claimed PE inside an allocator gap also means the gap may have held the missing extents.
     /// </summary>
     public static void Solve(IReadOnlyList<CarvePe[]> pes, IReadOnlyList<CarvedVdi> vdis, CarveOptions options, List<Finding> findings,
         CarvePe? mgt, CancellationToken cancel, IReadOnlyDictionary<(int Vdi, long Le, long Key), (double Delta, string Evidence)>? guestEvidence = null,
-        IReadOnlySet<long>? claimed = null)
+        IReadOnlySet<long>? claimed = null, IReadOnlySet<long>? reserved = null)
     {
         var extent = options.ExtentSizeBytes;
         var owner = new Dictionary<long, (CarvedVdi? Vdi, long Le)>();
@@ -60,7 +62,7 @@ public static class CarveSolver
 
         // PEs of LVs in valid current metadata (a re-created SR) are theirs: never candidates for a carved extent.
         claimed ??= new HashSet<long>();
-        foreach (var k in claimed)
+        foreach (var k in claimed.Concat(reserved ?? new HashSet<long>()))
         {
             owner[k] = (null, 0);
         }

@@ -92,9 +92,19 @@ public static class Carver
         var totalExtents = pes.Sum(p => (long)p.Length);
         var vdis = Catalog(heads, options, totalExtents, findings);
         var mgt = pes.SelectMany(p => p).FirstOrDefault(p => (p.Kind & CarvePeKind.Mgt) != 0 && !claimed.Contains(CarveSolver.Key(p.Source, p.Pe)));
+        // Raw VDIs (no VHD structure) by their guest ext4, in extents no VHD head, MGT or current LV holds; their
+        // placed extents are kept from the VHD solver.
+        var taken = new HashSet<long>(claimed);
+        foreach (var k in vdis.Select(v => CarveSolver.Key(v.Head.Source, v.Head.Pe)).Concat(mgt is null ? [] : [CarveSolver.Key(mgt.Source, mgt.Pe)]))
+        {
+            taken.Add(k);
+        }
+
+        var raws = CarveRaw.Find(pes, sources, extent, taken, findings);
+        var reserved = raws.SelectMany(r => r.Extents).Where(e => e is not null).Select(e => CarveSolver.Key(e!.Source, e.Pe)).ToHashSet();
         var catalogTime = watch.Elapsed;
         watch.Restart();
-        CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, null, claimed);
+        CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, null, claimed, reserved);
         if (vdis.Any(v => v.Extents.Any(e => e is { Ambiguous: true }))
             && GuestEvidence(pes, vdis, sources, peStart, extent, cancel) is { Count: > 0 } guest)
         {
@@ -105,7 +115,7 @@ public static class Carver
             }
 
             findings.RemoveAll(f => f.Code == "CARVE_GAPS_UNFILLED");
-            CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, guest, claimed);
+            CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, guest, claimed, reserved);
         }
 
         var solveTime = watch.Elapsed;
@@ -144,6 +154,7 @@ public static class Carver
             Mgt = mgt is null ? null : (mgt.Source, mgt.Pe),
             SrUuid = mgt?.MgtSrUuid ?? SrUuidFromParentNames(vdis, current, findings),
             CurrentVgs = current,
+            RawVdis = raws,
             Findings = findings,
             Timings = new CarveTimings(scanTime, catalogTime, solveTime, scanned),
             HeadCount = heads.Count,
@@ -151,10 +162,17 @@ public static class Carver
     }
 
     /// <summary>An LV view of a carved VDI over its sources (unplaced extents read as zeros).</summary>
-    public static ExtentMappedSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources)
+    public static ExtentMappedSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources) =>
+        OpenExtents(vdi.LvName, vdi.Extents, result, sources);
+
+    /// <summary>A raw VDI's LV view over its sources (unplaced extents read as zeros).</summary>
+    public static ExtentMappedSource OpenRaw(CarveResult result, CarvedRawVdi raw, IReadOnlyList<IBlockSource> sources) =>
+        OpenExtents(raw.LvName, raw.Extents, result, sources);
+
+    private static ExtentMappedSource OpenExtents(string name, CarvedExtent?[] extents, CarveResult result, IReadOnlyList<IBlockSource> sources)
     {
         var runs = new List<ExtentRun>();
-        foreach (var e in vdi.Extents)
+        foreach (var e in extents)
         {
             if (e is null)
             {
@@ -172,7 +190,7 @@ public static class Carver
             }
         }
 
-        return new ExtentMappedSource(vdi.LvName, result.ExtentSizeBytes, vdi.ExtentCount, runs);
+        return new ExtentMappedSource(name, result.ExtentSizeBytes, extents.Length, runs);
     }
 
     /// <summary>

@@ -106,12 +106,12 @@ public static class SrRecoverer
         if (carve is not null)
         {
             metadataUses.Add(new RecoverMetadataUse("carved", null, Path.Combine(dir, "carved.vg"), $"carved from the VHD structures: {carve.Reason}",
-                carve.Vdis.Count > 0, carve.Vdis.Count > 0 ? null : "found no VDI that metadata does not already map", carve.Vdis.Count));
+                carve.ExportCount > 0, carve.ExportCount > 0 ? null : "found no VDI that metadata does not already map", carve.ExportCount));
             notes.AddRange(carve.Notes);
             File.WriteAllText(Path.Combine(dir, "carved.vg"), Carving.CarveOutput.WriteVg(carve.Result));
         }
 
-        var total = jobs.Count + (carve?.Vdis.Count ?? 0);
+        var total = jobs.Count + (carve?.ExportCount ?? 0);
         var results = new List<ExportedVdi>();
         for (var i = 0; i < jobs.Count; i++)
         {
@@ -125,7 +125,15 @@ public static class SrRecoverer
             results.Add(Carving.CarveRecovery.Export(carve!, v, sources, dir, format, progress, results.Count, total, cancel));
         }
 
+        foreach (var raw in carve?.RawVdis ?? [])
+        {
+            cancel.ThrowIfCancellationRequested();
+            results.Add(Carving.CarveRecovery.ExportRaw(carve!, raw, sources, dir, format, progress, results.Count, total, cancel));
+        }
+
         var notRecovered = NotRecovered(current, known, results);
+        notRecovered.AddRange((carve?.UnprovenRawVdis ?? []).Select(r => new NotRecoveredVdi(r.FsUuid.ToString(), null,
+            string.Join(" ", r.Findings.Select(f => $"{f.Code}: {f.Message}")))));
         var created = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ");
         new ExportManifest("vrescue", created, sourcePaths, dir, results).Write(dir);
         var report = new RecoverReport("vrescue", created, sourcePaths, dir, current.Report.Diagnosis,

@@ -44,14 +44,16 @@ public class RecoverCarveCommandTests
         {
             var r = Cli.Run("recover", image, "--out", outDir, "--format", "raw", "--json");
 
-            Assert.Equal(ExitCodes.Warnings, r.ExitCode);                         // carved: always with a warning, none partial
+            Assert.Equal(ExitCodes.Damaged, r.ExitCode);                          // the fragmented raw VDI cannot be proven
             var metadata = r.Json.GetProperty("metadata").EnumerateArray().ToList();
             Assert.Contains(metadata, m => m.GetProperty("kind").GetString() == "carved" && m.GetProperty("used").GetBoolean());
             var recovered = r.Json.GetProperty("recovered").EnumerateArray().ToList();
 
             // Every VDI of the fixture except the hidden base copy (exported through its child, the snapshot leaf).
             var expected = facts.GetProperty("vdis").EnumerateArray().Where(f => f.GetProperty("hidden").GetInt32() == 0).ToList();
-            Assert.Equal(expected.Count, recovered.Count);
+            var raws = facts.GetProperty("rawVdis").EnumerateArray().ToList();
+            Assert.Equal(expected.Count + 1, recovered.Count);
+            AssertRaw(recovered, raws, r.Json, outDir);
             foreach (var fact in expected)
             {
                 var v = recovered.Single(x => x.GetProperty("carve").GetProperty("footerUuid").GetString() == fact.GetProperty("footerUuid").GetString());
@@ -72,6 +74,19 @@ public class RecoverCarveCommandTests
         {
             Directory.Delete(outDir, recursive: true);
         }
+    }
+
+    /// <summary>The contiguous raw VDI is exported byte-identical; the fragmented one is listed as not recovered.</summary>
+    private static void AssertRaw(List<JsonElement> recovered, List<JsonElement> raws, JsonElement report, string outDir)
+    {
+        var contiguous = raws.Single(x => x.GetProperty("contiguous").GetBoolean());
+        var fragmented = raws.Single(x => !x.GetProperty("contiguous").GetBoolean());
+        var got = recovered.Single(x => x.GetProperty("uuid").GetString() == contiguous.GetProperty("fsUuid").GetString());
+        Assert.Equal("carved", got.GetProperty("source").GetProperty("kind").GetString());
+        Assert.Equal(contiguous.GetProperty("sha256").GetString(), got.GetProperty("sha256").GetString());
+        Assert.Equal(contiguous.GetProperty("sha256").GetString(), Repo.Sha256File(Path.Combine(outDir, got.GetProperty("file").GetString()!)));
+        var missing = report.GetProperty("notRecovered").EnumerateArray().Single(x => x.GetProperty("uuid").GetString() == fragmented.GetProperty("fsUuid").GetString());
+        Assert.Contains("CARVE_RAW_UNPROVEN", missing.GetProperty("reason").GetString(), StringComparison.Ordinal);
     }
 
     [RealFact("sha256sum", Fixture = "carve")]
@@ -106,7 +121,8 @@ public class RecoverCarveCommandTests
                 .Where(f => original.GetProperty("vdis").EnumerateArray().Single(o => o.GetProperty("lvName").GetString() == f.GetProperty("lvName").GetString())
                     .GetProperty("hidden").GetInt32() == 0).ToList();
             var carved = recovered.Where(x => x.GetProperty("source").GetProperty("kind").GetString() == "carved").ToList();
-            Assert.Equal(old.Count, carved.Count);
+            Assert.Equal(old.Count + 1, carved.Count);                            // + the contiguous raw VDI
+            AssertRaw(recovered, original.GetProperty("rawVdis").EnumerateArray().ToList(), r.Json, outDir);
             foreach (var fact in old)
             {
                 var v = carved.Single(x => x.GetProperty("carve").GetProperty("footerUuid").GetString() == fact.GetProperty("footerUuid").GetString());
