@@ -47,6 +47,10 @@ public static class CarveRaw
     private const int PrimaryOffsetInExtent = Ext4Superblock.OffsetBytes;
     private const long MaxGroups = 1 << 20;
 
+    /// <summary>Bounds for hostile PVs: primary superblocks examined, superblock copies checked per file system.</summary>
+    public const int MaxCandidates = 1024;
+    public const int MaxCheckpoints = 4096;
+
     /// <summary>
     /// Raw VDI candidates among <paramref name="pes"/> not in <paramref name="taken"/> (keys, <see cref="CarveSolver.Key"/>).
     /// Reads one superblock per candidate; everything else comes from the scan's superblock observations.
@@ -67,8 +71,16 @@ public static class CarveRaw
         var total = pes.Sum(p => (long)p.Length);
         var result = new List<CarvedRawVdi>();
         var seen = new HashSet<Guid>();
+        var examined = 0;
         foreach (var p in pes.SelectMany(x => x).Where(p => Free(p) && p.Ext4.Any(h => h.OffsetInExtent == PrimaryOffsetInExtent && h.GroupNumber == 0)))
         {
+            if (++examined > MaxCandidates)
+            {
+                findings.Add(new Finding("CARVE_RAW_TOO_MANY", Severity.Warning,
+                    $"more than {MaxCandidates} extents start with an ext4 primary superblock; the rest (from PE {p.Pe}) were not examined", p.OffsetBytes));
+                break;
+            }
+
             var raw = new byte[Ext4Superblock.SizeBytes];
             if (sources[p.Source].ReadAt(checked(p.OffsetBytes + PrimaryOffsetInExtent), raw) < raw.Length)
             {
@@ -78,7 +90,9 @@ public static class CarveRaw
             var sb = Ext4Superblock.Decode(raw);
             var first = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbFirstDataBlockOffset));
             var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbBlocksPerGroupOffset));
-            if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || sb.BlocksCount <= first
+            // Linux fs/ext4/super.c: s_blocks_per_group is a multiple of 8 and at most 8 x block size (one bitmap block).
+            if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || perGroup % 8 != 0 || perGroup > 8L * bs
+                || sb.BlocksCount <= first
                 || sb.BlocksCount > (ulong)(total * extentSizeBytes / bs))
             {
                 findings.Add(new Finding("CARVE_RAW_SUPERBLOCK_UNUSABLE", Severity.Warning,
@@ -102,7 +116,7 @@ public static class CarveRaw
             // Superblock copies: group g starts at block first + g x blocks_per_group (ext4_group_first_block_no); with
             // sparse_super only groups 0, 1 and powers of 3, 5 and 7 hold one (ext4_bg_has_super).
             var checkpoints = new List<(int Group, long Le, int Offset)> { (0, 0, PrimaryOffsetInExtent) };
-            for (var g = 1L; g < groups; g++)
+            for (var g = 1L; g < groups && checkpoints.Count < MaxCheckpoints; g++)
             {
                 if (!sparse || g == 1 || IsPowerOf(g, 3) || IsPowerOf(g, 5) || IsPowerOf(g, 7))
                 {
