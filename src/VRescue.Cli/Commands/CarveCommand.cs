@@ -77,14 +77,15 @@ public sealed class CarveCommand : Command
                 Render(output, manifest, outDir);
             }
 
-            if (manifest.Vdis.Count == 0)
+            if (manifest.Vdis.Count == 0 && manifest.RawVdis.Count == 0)
             {
                 return ExitCodes.NotRecognised;
             }
 
-            return manifest.Vdis.Any(v => v.Partial || !v.InCarvedVg) || manifest.Findings.Any(f => f.Severity == Formats.Common.Severity.Error)
+            return manifest.Vdis.Any(v => v.Partial || !v.InCarvedVg) || manifest.RawVdis.Any(r => !r.Recovered)
+                || manifest.Findings.Any(f => f.Severity == Formats.Common.Severity.Error)
                 ? ExitCodes.Damaged
-                : manifest.Vdis.Any(v => v.MinConfidence < 0.8) ? ExitCodes.Warnings : ExitCodes.Ok;
+                : manifest.Vdis.Any(v => v.MinConfidence < 0.8) || manifest.RawVdis.Any(r => r.MinConfidence < 0.8) ? ExitCodes.Warnings : ExitCodes.Ok;
         }
         finally
         {
@@ -96,6 +97,11 @@ public sealed class CarveCommand : Command
     {
         o.WriteLine($"carve: {string.Join(", ", m.Sources)}");
         o.WriteLine($"  grid: pe_start {m.PeStartBytes} B, extent {Units.Size(m.ExtentSizeBytes)}, {m.HeadCount} VHD head(s); VG {m.VgName}");
+        foreach (var vg in m.CurrentVgs)
+        {
+            o.WriteLine($"  current VG {vg.VgName} (seqno {vg.Seqno}): {vg.Lvs.Count} LV(s) left alone: {string.Join(", ", vg.Lvs.Select(l => $"{l.LvName} PE {l.Pes}"))}");
+        }
+
         o.WriteLine($"  time: scan {m.Timings.ScanSeconds:0.00} s ({Units.Size(m.Timings.ScannedBytes)}), solve {m.Timings.SolveSeconds:0.000} s, export {m.Timings.ExportSeconds:0.00} s");
         foreach (var v in m.Vdis)
         {
@@ -104,6 +110,11 @@ public sealed class CarveCommand : Command
             var amb = v.Extents.Count(e => e.AlternativePes is { Count: > 0 });
             var state = v.Partial ? "PARTIAL" : v.InCarvedVg ? "ok" : "incomplete";
             o.WriteLine($"  {v.LvName}  {v.DiskType}{(v.Hidden ? " hidden" : "")}  {Units.Size(v.VirtualSizeBytes)}  {placed}/{v.LvExtentCount} extents  min confidence {v.MinConfidence:0.00}  [{state}]");
+            if (v.NameLabel is not null)
+            {
+                o.WriteLine($"      name \"{v.NameLabel}\" (MGT)");
+            }
+
             if (v.ParentLvName is not null)
             {
                 o.WriteLine($"      parent {v.ParentLvName}");
@@ -125,7 +136,17 @@ public sealed class CarveCommand : Command
             }
         }
 
-        foreach (var f in m.Findings.Concat(m.Vdis.SelectMany(v => v.Findings)).Where(f => f.Severity != Formats.Common.Severity.Info))
+        foreach (var r in m.RawVdis)
+        {
+            var proven = r.Extents.Count(e => e.Confidence >= 0.8);
+            o.WriteLine($"  {r.LvName}  raw ext4{(r.VolumeName.Length > 0 ? $" \"{r.VolumeName}\"" : "")}  {Units.Size(r.FsSizeBytes)}  {r.Extents.Count(e => e.Carved)}/{r.LvExtentCount} extents, {proven} proven by superblock copies  [{(r.Recovered ? "ok, contiguous" : "UNPROVEN")}]");
+            if (r.RawFile is not null)
+            {
+                o.WriteLine($"      -> {Path.Combine(outDir, r.RawFile)}  sha256 {r.RawSha256}");
+            }
+        }
+
+        foreach (var f in m.Findings.Concat(m.Vdis.SelectMany(v => v.Findings)).Concat(m.RawVdis.SelectMany(r => r.Findings)).Where(f => f.Severity != Formats.Common.Severity.Info))
         {
             o.WriteLine($"  {f.Severity.ToString().ToLowerInvariant()} {f.Code}: {f.Message}");
         }

@@ -22,6 +22,13 @@ public sealed record CarveOptions
     /// <summary>Two candidates whose scores differ by less than this are reported as ambiguous.</summary>
     public double AmbiguityMargin { get; init; } = 0.05;
 
+    /// <summary>Read the sources' current LVM metadata (a re-created SR) and leave the extents of its LVs alone.</summary>
+    public bool ExcludeCurrentMetadata { get; init; } = true;
+
+    /// <summary>Extents (source index, absolute byte offset) that metadata the caller uses maps to other LVs (older versions
+    /// of a VG from its ring or a backup): left alone like a current VG's.</summary>
+    public IReadOnlyCollection<(int Source, long OffsetBytes)> KnownExtents { get; init; } = [];
+
     /// <summary>Reader threads for the scan.</summary>
     public int Parallelism { get; init; } = Math.Clamp(Environment.ProcessorCount, 1, 8);
 }
@@ -106,6 +113,9 @@ public sealed class CarvedVdi
     public required long ExtentCount { get; set; }
     public required string LvName { get; set; }
     public Guid? VdiUuid { get; set; }
+
+    /// <summary>name_label of the surviving MGT record with this VDI uuid (null when none links).</summary>
+    public string? NameLabel { get; set; }
     public Guid? ParentVdiUuid { get; init; }
     public string? ParentLvName { get; set; }
     public int? ParentId { get; set; }
@@ -148,4 +158,10 @@ public sealed class CarveResult
     public required IReadOnlyList<Finding> Findings { get; init; }
     public required CarveTimings Timings { get; init; }
     public required int HeadCount { get; init; }
+
+    /// <summary>VGs readable from current metadata (a re-created SR): their LVs' PEs were excluded from the carve.</summary>
+    public IReadOnlyList<CarveCurrentVg> CurrentVgs { get; init; } = [];
+
+    /// <summary>Raw VDIs found by their guest ext4 (recovered when contiguous, else reported with candidate extents).</summary>
+    public IReadOnlyList<CarvedRawVdi> RawVdis { get; init; } = [];
 }

@@ -28,7 +28,8 @@ public sealed record CarveManifestVdi(
     IReadOnlyList<CarveManifestRange> UnreadableRanges,
     double MinConfidence,
     IReadOnlyList<CarveManifestExtent> Extents,
-    IReadOnlyList<Finding> Findings);
+    IReadOnlyList<Finding> Findings,
+    string? NameLabel);
 
 /// <summary>A guest byte range that could not be read (its logical extent was not placed).</summary>
 public sealed record CarveManifestRange(long OffsetBytes, long LengthBytes, string Reason);
@@ -47,7 +48,32 @@ public sealed record CarveManifest(
     int HeadCount,
     IReadOnlyList<CarveManifestVdi> Vdis,
     IReadOnlyList<Finding> Findings,
-    CarveManifestTimings Timings);
+    CarveManifestTimings Timings,
+    IReadOnlyList<CarveManifestCurrentVg> CurrentVgs,
+    IReadOnlyList<CarveManifestRawVdi> RawVdis);
+
+/// <summary>A raw VDI found by its guest ext4: exported when contiguous, else its proven extents and candidates.</summary>
+public sealed record CarveManifestRawVdi(
+    string LvName,
+    string FsUuid,
+    string VolumeName,
+    long FsSizeBytes,
+    long LvExtentCount,
+    bool Contiguous,
+    bool Recovered,
+    bool InCarvedVg,
+    string? RawFile,
+    string? RawSha256,
+    double MinConfidence,
+    IReadOnlyList<CarveManifestExtent> Extents,
+    IReadOnlyDictionary<string, IReadOnlyList<long>> SuperblockPes,
+    IReadOnlyList<Finding> Findings);
+
+/// <summary>A VG with valid current metadata (re-created SR) whose LVs' PEs the carve left alone.</summary>
+public sealed record CarveManifestCurrentVg(string VgName, string? SrUuid, long Seqno, IReadOnlyList<CarveManifestCurrentLv> Lvs);
+
+/// <summary>One LV of a current VG and its PEs in the carve grid (as ranges, e.g. "18,22,51-52").</summary>
+public sealed record CarveManifestCurrentLv(string LvName, string? VdiUuid, string Pes);
 
 public sealed record CarveManifestTimings(double ScanSeconds, double CatalogSeconds, double SolveSeconds, double ExportSeconds, long ScannedBytes);
 
@@ -66,8 +92,9 @@ public static class CarveOutput
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
-    /// <summary>The VG name carved.vg uses: the SR's from MGT, else a fixed placeholder.</summary>
-    public static string VgName(CarveResult r) => r.SrUuid is { } sr ? XenNames.VgName(sr) : "VG_XenStorage-carved";
+    /// <summary>The VG name carved.vg uses: the SR's (from MGT or a parent name), else a fixed placeholder; never a current VG's name.</summary>
+    public static string VgName(CarveResult r) =>
+        r.SrUuid is { } sr && r.CurrentVgs.All(c => c.VgName != XenNames.VgName(sr)) ? XenNames.VgName(sr) : "VG_XenStorage-carved";
 
     /// <summary>Writes everything under <paramref name="outDir"/>; refuses a directory that holds a source.</summary>
     public static CarveManifest Write(CarveResult result, IReadOnlyList<IBlockSource> sources, string outDir, bool exportRaw = true, CancellationToken cancel = default)
@@ -119,13 +146,36 @@ public static class CarveOutput
                 v.Extents.Select((e, le) => e is null
                     ? new CarveManifestExtent(le, -1, -1, 0, false, ["unplaced"], null)
                     : new CarveManifestExtent(le, e.Source, e.Pe, e.Confidence, true, e.Evidence, e.AlternativePes)).ToList(),
-                findings));
+                findings, v.NameLabel));
+        }
+
+        var raws = new List<CarveManifestRawVdi>();
+        foreach (var r in result.RawVdis)
+        {
+            cancel.ThrowIfCancellationRequested();
+            string? file = null, sha = null;
+            if (exportRaw && r.Recovered)
+            {
+                file = SafeName(r.LvName) + ".raw";
+                sha = WriteSparse(Carver.OpenRaw(result, r, sources), Path.Combine(full, file), cancel);
+            }
+
+            raws.Add(new CarveManifestRawVdi(r.LvName, r.FsUuid.ToString("D"), r.VolumeName, r.FsSizeBytes, r.ExtentCount, r.Contiguous, r.Recovered, r.Recovered,
+                file, sha, r.Extents.Min(e => e?.Confidence ?? 0),
+                r.Extents.Select((e, le) => e is null
+                    ? new CarveManifestExtent(le, -1, -1, 0, false, ["not provable: no superblock copy in this extent and the LV is not contiguous"], null)
+                    : new CarveManifestExtent(le, e.Source, e.Pe, e.Confidence, true, e.Evidence, null)).ToList(),
+                r.Candidates.ToDictionary(c => c.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), c => c.Value),
+                r.Findings));
         }
 
         var t = result.Timings;
         var manifest = new CarveManifest(result.SourceNames, result.PeStartBytes, result.ExtentSizeBytes, VgName(result), "carved.vg",
             result.SrUuid?.ToString("D"), result.HeadCount, entries, result.Findings,
-            new CarveManifestTimings(t.Scan.TotalSeconds, t.Catalog.TotalSeconds, t.Solve.TotalSeconds, watch.Elapsed.TotalSeconds, t.ScannedBytes));
+            new CarveManifestTimings(t.Scan.TotalSeconds, t.Catalog.TotalSeconds, t.Solve.TotalSeconds, watch.Elapsed.TotalSeconds, t.ScannedBytes),
+            result.CurrentVgs.Select(vg => new CarveManifestCurrentVg(vg.VgName, vg.SrUuid?.ToString("D"), vg.Seqno,
+                vg.Lvs.Select(lv => new CarveManifestCurrentLv(lv.LvName, lv.VdiUuid, Carver.Ranges(lv.Pes.Where(p => p.Pe is not null).Select(p => p.Pe!.Value)))).ToList())).ToList(),
+            raws);
         File.WriteAllText(Path.Combine(full, "manifest.json"), JsonSerializer.Serialize(manifest, s_json));
         return manifest;
     }
@@ -168,24 +218,16 @@ public static class CarveOutput
             lvs.Add(new LvmConfigNode(Lv(XenLvName.MgtName, vgName, ["READ", "WRITE", "VISIBLE"], [(0, 1, mgt.Source, mgt.Pe)])));
         }
 
+        foreach (var raw in r.RawVdis.Where(x => x.Recovered))
+        {
+            lvs.Add(new LvmConfigNode(Lv(raw.LvName, vgName, ["READ", "WRITE", "VISIBLE"], Segments(raw.Extents))));
+        }
+
         foreach (var v in r.Vdis.Where(IncludeInVg))
         {
-            var segments = new List<(long Le, long Count, int Source, long Pe)>();
-            foreach (var e in v.Extents)
-            {
-                if (segments.Count > 0 && segments[^1] is var last && last.Source == e!.Source && last.Pe + last.Count == e.Pe)
-                {
-                    segments[^1] = last with { Count = last.Count + 1 };
-                }
-                else
-                {
-                    segments.Add((e!.LogicalExtent, 1, e.Source, e.Pe));
-                }
-            }
-
             // Base copies are read-only (lvchange -p r, xenserver-lvhd.md 1.2).
             var status = v.Footer.Hidden != 0 ? new[] { "READ", "VISIBLE" } : ["READ", "WRITE", "VISIBLE"];
-            lvs.Add(new LvmConfigNode(Lv(v.LvName, vgName, status, segments)));
+            lvs.Add(new LvmConfigNode(Lv(v.LvName, vgName, status, Segments(v.Extents))));
         }
 
         vg.Add(new LvmConfigNode(lvs));
@@ -197,6 +239,24 @@ public static class CarveOutput
         root.Add(new LvmConfigNode("creation_host", LvmConfigValue.FromString("vrescue")));
         root.Add(new LvmConfigNode("creation_time", LvmConfigValue.FromInteger(0)));
         return LvmMetadataWriter.WriteBackup(root);
+    }
+
+    private static List<(long Le, long Count, int Source, long Pe)> Segments(IEnumerable<CarvedExtent?> extents)
+    {
+        var segments = new List<(long Le, long Count, int Source, long Pe)>();
+        foreach (var e in extents)
+        {
+            if (segments.Count > 0 && segments[^1] is var last && last.Source == e!.Source && last.Pe + last.Count == e.Pe)
+            {
+                segments[^1] = last with { Count = last.Count + 1 };
+            }
+            else
+            {
+                segments.Add((e!.LogicalExtent, 1, e.Source, e.Pe));
+            }
+        }
+
+        return segments;
     }
 
     private static LvmConfigSection Lv(string name, string vgName, string[] status, List<(long Le, long Count, int Source, long Pe)> segments)
@@ -237,7 +297,7 @@ public static class CarveOutput
         return LvmUuid.Format(new string(chars));
     }
 
-    private static List<CarveManifestRange> UnreadableRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size)
+    internal static List<CarveManifestRange> UnreadableRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size)
     {
         var ranges = new List<CarveManifestRange>();
         var hops = 0;

@@ -212,6 +212,27 @@ public static partial class CarveScanner
         return rec;
     }
 
+    /// <summary>
+    /// True when <paramref name="first1536"/> (footer copy + dynamic header, xenserver-lvhd.md 2.8) opens a VHD LV:
+    /// <c>conectix</c> @0 and <c>cxsparse</c> @0x200, both checksums valid, a usable block size.
+    /// </summary>
+    public static bool IsVhdHead(ReadOnlySpan<byte> first1536)
+    {
+        if (first1536.Length < Sector + VhdDynamicHeaderLayout.Size || !first1536.StartsWith(VhdFooter.CookieMagic))
+        {
+            return false;
+        }
+
+        var footer = VhdFooter.Decode(first1536[..Sector]);
+        if (!footer.IsChecksumValid || !footer.HasDynamicHeader || !first1536.Slice(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic))
+        {
+            return false;
+        }
+
+        var header = VhdDynamicHeader.Decode(first1536.Slice(Sector, VhdDynamicHeaderLayout.Size));
+        return header.IsChecksumValid && header.IsBlockSizeUsable;
+    }
+
     private static void AnalyseHead(ReadOnlySpan<byte> extent, CarvePe rec)
     {
         var footer = VhdFooter.Decode(extent[..Sector]);

@@ -46,15 +46,25 @@ public static class CarveSolver
     /// <summary>
     /// Places every VDI's logical extents. <paramref name="guestEvidence"/> adds score (and a reason) to a candidate
     /// (VDI id, LE, PE key) from the guest's own structure, read by the caller through a previous solve.
+    /// <paramref name="claimed"/> (a current VG's PEs) and <paramref name="reserved"/> (carved raw VDIs) are never used;
+    /// a claimed PE inside an allocator gap also means the gap may have held the missing extents.
     /// </summary>
     public static void Solve(IReadOnlyList<CarvePe[]> pes, IReadOnlyList<CarvedVdi> vdis, CarveOptions options, List<Finding> findings,
-        CarvePe? mgt, CancellationToken cancel, IReadOnlyDictionary<(int Vdi, long Le, long Key), (double Delta, string Evidence)>? guestEvidence = null)
+        CarvePe? mgt, CancellationToken cancel, IReadOnlyDictionary<(int Vdi, long Le, long Key), (double Delta, string Evidence)>? guestEvidence = null,
+        IReadOnlySet<long>? claimed = null, IReadOnlySet<long>? reserved = null)
     {
         var extent = options.ExtentSizeBytes;
         var owner = new Dictionary<long, (CarvedVdi? Vdi, long Le)>();
         if (mgt is not null)
         {
             owner[Key(mgt.Source, mgt.Pe)] = (null, 0);
+        }
+
+        // PEs of LVs in valid current metadata (a re-created SR) are theirs: never candidates for a carved extent.
+        claimed ??= new HashSet<long>();
+        foreach (var k in claimed.Concat(reserved ?? new HashSet<long>()))
+        {
+            owner[k] = (null, 0);
         }
 
         var byPosition = new Dictionary<int, List<CarvePe>>();
@@ -331,7 +341,7 @@ public static class CarveSolver
             }
         }
 
-        FillGaps(pes, vdis, owner, findings);
+        FillGaps(pes, vdis, owner, claimed, findings);
     }
 
     /// <summary>
@@ -709,7 +719,7 @@ public static class CarveSolver
     }
 
     private static void FillGaps(IReadOnlyList<CarvePe[]> pes, IReadOnlyList<CarvedVdi> vdis, Dictionary<long, (CarvedVdi? Vdi, long Le)> owner,
-        List<Finding> findings)
+        IReadOnlySet<long> claimed, List<Finding> findings)
     {
         bool progress;
         var exactOnly = true;
@@ -752,9 +762,23 @@ public static class CarveSolver
                         free = free.Concat(stale).Order().ToList();
                     }
 
+                    // A current LV (re-created SR) inside the gap may sit where these extents were: then no fit is exact.
                     var bracketed = after is not null && after.Source == source;
-                    var exact = bracketed && free.Count == needed;
+                    var overwritten = false;
+                    for (var p = before.Pe + 1; p < limit && !overwritten; p++)
+                    {
+                        overwritten = claimed.Contains(Key(source, p));
+                    }
+
+                    var exact = bracketed && free.Count == needed && !overwritten;
                     if (free.Count < needed || (exactOnly && !exact))
+                    {
+                        continue;
+                    }
+
+                    // Extents that hold VHD data are placed by content or by an exact allocator gap, never by the
+                    // rule alone: a wrong guess would put another LV's bytes into the guest without saying so.
+                    if (!exact && Enumerable.Range(0, (int)needed).Any(i => v.RequiredExtents.Contains(le + i)))
                     {
                         continue;
                     }

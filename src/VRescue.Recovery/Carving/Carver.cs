@@ -32,10 +32,18 @@ public static class Carver
         var extent = options.ExtentSizeBytes;
         var watch = Stopwatch.StartNew();
 
+        // An SR re-created over the old one has valid metadata: its LVs are known, and their extents are not carved.
+        var current = options.ExcludeCurrentMetadata ? CarveCurrentVgReader.Read(sources) : [];
         long peStart;
         if (options.PeStartBytes is { } given)
         {
             peStart = given;
+        }
+        else if (current.FirstOrDefault(v => v.PeStartBytes is not null && v.ExtentSizeBytes == extent) is { } cur)
+        {
+            peStart = cur.PeStartBytes!.Value;
+            findings.Add(new Finding("CARVE_PE_START_FROM_CURRENT_VG", Severity.Info,
+                $"pe_start 0x{peStart:X} ({peStart} bytes): from the PV of the current VG {cur.VgName} (a re-created SR keeps XenServer's pe_start, so the old extents keep their PE numbers)", peStart));
         }
         else
         {
@@ -55,7 +63,25 @@ public static class Carver
 
         var scanTime = watch.Elapsed;
         watch.Restart();
-        var heads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.VhdHead) != 0).ToList();
+        current = CarveCurrentVgReader.ToGrid(current, peStart, extent);
+        var claimed = CarveCurrentVgReader.Claimed(current, extent, findings);
+        foreach (var (source, offset) in options.KnownExtents.Where(k => k.OffsetBytes >= peStart && (k.OffsetBytes - peStart) % extent == 0))
+        {
+            claimed.Add(CarveSolver.Key(source, (offset - peStart) / extent));
+        }
+        foreach (var vg in current)
+        {
+            findings.Add(new Finding("CARVE_CURRENT_VG", Severity.Info,
+                $"current VG {vg.VgName} (seqno {vg.Seqno}) is readable: its {vg.Lvs.Count} LV(s) on {vg.Pes.Count(p => p.Pe is not null)} PE(s) are left alone (not carved, never given to an old VDI)"));
+        }
+
+        var allHeads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.VhdHead) != 0).ToList();
+        var heads = allHeads.Where(h => !claimed.Contains(CarveSolver.Key(h.Source, h.Pe))).ToList();
+        if (allHeads.Count > heads.Count)
+        {
+            findings.Add(new Finding("CARVE_CURRENT_VG_HEADS_SKIPPED", Severity.Info,
+                $"{allHeads.Count - heads.Count} VHD head(s) at PE(s) {Ranges(allHeads.Except(heads).Select(h => h.Pe))} belong to LVs of the current VG (or of metadata the caller uses); not carved"));
+        }
         var badHeads = pes.SelectMany(p => p).Count(p => (p.Kind & CarvePeKind.BadHead) != 0);
         if (badHeads > 0)
         {
@@ -65,10 +91,20 @@ public static class Carver
 
         var totalExtents = pes.Sum(p => (long)p.Length);
         var vdis = Catalog(heads, options, totalExtents, findings);
-        var mgt = pes.SelectMany(p => p).FirstOrDefault(p => (p.Kind & CarvePeKind.Mgt) != 0);
+        var mgt = pes.SelectMany(p => p).FirstOrDefault(p => (p.Kind & CarvePeKind.Mgt) != 0 && !claimed.Contains(CarveSolver.Key(p.Source, p.Pe)));
+        // Raw VDIs (no VHD structure) by their guest ext4, in extents no VHD head, MGT or current LV holds; their
+        // placed extents are kept from the VHD solver.
+        var taken = new HashSet<long>(claimed);
+        foreach (var k in vdis.Select(v => CarveSolver.Key(v.Head.Source, v.Head.Pe)).Concat(mgt is null ? [] : [CarveSolver.Key(mgt.Source, mgt.Pe)]))
+        {
+            taken.Add(k);
+        }
+
+        var raws = CarveRaw.Find(pes, sources, extent, taken, findings);
+        var reserved = raws.SelectMany(r => r.Extents).Where(e => e is not null).Select(e => CarveSolver.Key(e!.Source, e.Pe)).ToHashSet();
         var catalogTime = watch.Elapsed;
         watch.Restart();
-        CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel);
+        CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, null, claimed, reserved);
         if (vdis.Any(v => v.Extents.Any(e => e is { Ambiguous: true }))
             && GuestEvidence(pes, vdis, sources, peStart, extent, cancel) is { Count: > 0 } guest)
         {
@@ -79,10 +115,14 @@ public static class Carver
             }
 
             findings.RemoveAll(f => f.Code == "CARVE_GAPS_UNFILLED");
-            CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, guest);
+            CarveSolver.Solve(pes, vdis, options, findings, mgt, cancel, guest, claimed, reserved);
         }
 
         var solveTime = watch.Elapsed;
+        if (mgt is not null)
+        {
+            LinkMgtNames(sources[mgt.Source], mgt, vdis, findings);
+        }
 
         foreach (var v in vdis)
         {
@@ -91,6 +131,7 @@ public static class Carver
             {
                 v.Findings.Add(new Finding("CARVE_EXTENTS_UNPLACED", Severity.Error,
                     $"{v.LvName}: {unplaced.Count} logical extent(s) holding VHD data could not be placed: {Ranges(unplaced)}"));
+                v.Findings.AddRange(Overwritten(v, unplaced, current, pes));
             }
 
             var ambiguous = v.Extents.Where(e => e is { Ambiguous: true }).Select(e => e!).ToList();
@@ -111,7 +152,9 @@ public static class Carver
             PeCounts = pes.Select(p => (long)p.Length).ToList(),
             Vdis = vdis,
             Mgt = mgt is null ? null : (mgt.Source, mgt.Pe),
-            SrUuid = mgt?.MgtSrUuid,
+            SrUuid = mgt?.MgtSrUuid ?? SrUuidFromParentNames(vdis, current, findings),
+            CurrentVgs = current,
+            RawVdis = raws,
             Findings = findings,
             Timings = new CarveTimings(scanTime, catalogTime, solveTime, scanned),
             HeadCount = heads.Count,
@@ -119,10 +162,17 @@ public static class Carver
     }
 
     /// <summary>An LV view of a carved VDI over its sources (unplaced extents read as zeros).</summary>
-    public static ExtentMappedSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources)
+    public static ExtentMappedSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources) =>
+        OpenExtents(vdi.LvName, vdi.Extents, result, sources);
+
+    /// <summary>A raw VDI's LV view over its sources (unplaced extents read as zeros).</summary>
+    public static ExtentMappedSource OpenRaw(CarveResult result, CarvedRawVdi raw, IReadOnlyList<IBlockSource> sources) =>
+        OpenExtents(raw.LvName, raw.Extents, result, sources);
+
+    private static ExtentMappedSource OpenExtents(string name, CarvedExtent?[] extents, CarveResult result, IReadOnlyList<IBlockSource> sources)
     {
         var runs = new List<ExtentRun>();
-        foreach (var e in vdi.Extents)
+        foreach (var e in extents)
         {
             if (e is null)
             {
@@ -140,7 +190,7 @@ public static class Carver
             }
         }
 
-        return new ExtentMappedSource(vdi.LvName, result.ExtentSizeBytes, vdi.ExtentCount, runs);
+        return new ExtentMappedSource(name, result.ExtentSizeBytes, extents.Length, runs);
     }
 
     /// <summary>
@@ -232,6 +282,123 @@ public static class Carver
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Unplaced runs of logical extents explained by the current VG: lvm2 gives an LV the free PEs after its previous
+    /// extent (lvextend), so the run lay between the PEs of its placed neighbours; current LVs there overwrote it.
+    /// </summary>
+    private static IEnumerable<Finding> Overwritten(CarvedVdi v, List<long> unplaced, IReadOnlyList<CarveCurrentVg> current, IReadOnlyList<CarvePe[]> pes)
+    {
+        if (current.Count == 0)
+        {
+            yield break;
+        }
+
+        var owners = new Dictionary<long, string>();
+        foreach (var vg in current)
+        {
+            foreach (var lv in vg.Lvs)
+            {
+                foreach (var p in lv.Pes.Where(p => p.Pe is not null))
+                {
+                    owners[CarveSolver.Key(p.Source, p.Pe!.Value)] = $"{vg.VgName}/{lv.LvName}";
+                }
+            }
+        }
+
+        var runs = new List<(long First, long Last)>();
+        foreach (var le in unplaced)
+        {
+            if (runs.Count > 0 && runs[^1].Last == le - 1)
+            {
+                runs[^1] = (runs[^1].First, le);
+            }
+            else
+            {
+                runs.Add((le, le));
+            }
+        }
+
+        foreach (var (first, last) in runs)
+        {
+            var before = Enumerable.Range(0, (int)first).Reverse().Select(i => v.Extents[i]).FirstOrDefault(e => e is not null);
+            var after = Enumerable.Range((int)last + 1, (int)(v.ExtentCount - last - 1)).Select(i => v.Extents[i]).FirstOrDefault(e => e is not null);
+            var source = before?.Source ?? after?.Source ?? v.Head.Source;
+            var from = before?.Pe + 1 ?? 0;
+            var to = after is not null && after.Source == source ? after.Pe - 1 : pes[source].Length - 1;
+            var hits = new List<(long Pe, string Lv)>();
+            for (var pe = from; pe <= to && hits.Count < 64; pe++)
+            {
+                if (owners.TryGetValue(CarveSolver.Key(source, pe), out var lv))
+                {
+                    hits.Add((pe, lv));
+                }
+            }
+
+            if (hits.Count == 0)
+            {
+                continue;
+            }
+
+            var where = before is null ? "before" : $"after PE {before.Pe} (LE {before.LogicalExtent})";
+            where += after is null ? "" : $" and before PE {after.Pe} (LE {after.LogicalExtent})";
+            yield return new Finding("CARVE_EXTENTS_OVERWRITTEN", Severity.Error,
+                $"{v.LvName}: logical extent(s) {(first == last ? $"{first}" : $"{first}-{last}")} not found; lvm2 put them {where}, where PE(s) " +
+                string.Join(", ", hits.GroupBy(h => h.Lv).Select(g => $"{Ranges(g.Select(h => h.Pe))} now belong to {g.Key}")) +
+                ": overwritten by the current VG (SR re-created), read as zeros",
+                pes[source][Math.Clamp(hits[0].Pe, 0, pes[source].Length - 1)].OffsetBytes, "le", null, null);
+        }
+    }
+
+    /// <summary>
+    /// Without a surviving MGT: the old SR uuid from a differencing head's parent name (the parent's dm name,
+    /// VG_XenStorage--&lt;sr&gt;-VHD--&lt;uuid&gt;, xenserver-lvhd.md 2.7) when it is not a current VG's.
+    /// </summary>
+    private static Guid? SrUuidFromParentNames(List<CarvedVdi> vdis, IReadOnlyList<CarveCurrentVg> current, List<Finding> findings)
+    {
+        var found = vdis.Where(v => v.Footer.DiskType == VhdDiskType.Differencing)
+            .Select(v => XenNames.TryDecodeDmName(v.Header.ParentUnicodeName, out var vg, out _, out _) && XenNames.TryParseSrVgName(vg, out var sr) ? sr : (Guid?)null)
+            .Where(g => g is not null && current.All(c => c.SrUuid != g)).Distinct().ToList();
+        if (found.Count != 1)
+        {
+            return null;
+        }
+
+        findings.Add(new Finding("CARVE_SR_UUID_FROM_PARENT_NAME", Severity.Info,
+            $"no MGT of the carved SR survives; its SR uuid {found[0]} comes from the parent names of carved differencing VHDs"));
+        return found[0];
+    }
+
+    /// <summary>
+    /// Names from a surviving MGT (XSSM records, xenserver-lvhd.md 4) for carved VDIs whose VDI uuid is known (from a
+    /// child's parent name). Records link by VDI uuid only: the LV names that carried the others are gone, and nothing
+    /// in a VHD names its VDI, so the remaining names are listed, not guessed onto carved VDIs.
+    /// </summary>
+    private static void LinkMgtNames(IBlockSource source, CarvePe mgt, List<CarvedVdi> vdis, List<Finding> findings)
+    {
+        var bytes = new byte[Formats.Xen.XenMgtVolume.MaxVolumeBytes];
+        var n = source.ReadAt(mgt.OffsetBytes, bytes);
+        var volume = Formats.Xen.XenMgtVolume.Decode(bytes.AsSpan(0, n));
+        var linked = 0;
+        var used = new HashSet<Guid>();
+        foreach (var v in vdis.Where(v => v.VdiUuid is not null))
+        {
+            var rec = volume.Records.Where(r => r.Uuid == v.VdiUuid).OrderBy(r => r.IsDeleted).FirstOrDefault();
+            if (rec is not null)
+            {
+                v.NameLabel = rec.NameLabel;
+                used.Add(v.VdiUuid!.Value);
+                linked++;
+            }
+        }
+
+        var unlinked = volume.Records.Where(r => r.WithinHeaderLength && r.VdiType is "vhd" or "aio" && (r.Uuid is not { } u || !used.Contains(u)))
+            .Select(r => $"\"{r.NameLabel}\" ({r.UuidText}{(r.IsDeleted ? ", deleted" : "")})").ToList();
+        findings.Add(new Finding("CARVE_MGT_NAMES", Severity.Info,
+            $"MGT at PE {mgt.Pe} holds {volume.Records.Count} VDI record(s); {linked} linked to carved VDIs by VDI uuid" +
+            (unlinked.Count == 0 ? "" : $"; not linked (no carved VDI with that VDI uuid; LV names are gone): {string.Join(", ", unlinked.Take(32))}"),
+            mgt.OffsetBytes));
     }
 
     internal static string Ranges(IEnumerable<long> values)

@@ -72,7 +72,14 @@ public sealed record ExportedVdi
 
     /// <summary>With --keep-chain: every file of the exported chain, base first, the leaf last (= <see cref="File"/>); null otherwise.</summary>
     public IReadOnlyList<ExportLayer>? Layers { get; init; }
+
+    /// <summary>Set when no metadata maps the VDI and its extents were carved (recover); null otherwise.</summary>
+    public ExportCarveInfo? Carve { get; init; }
 }
+
+/// <summary>How a carved VDI's extents were found: lowest confidence, head, extents below 0.8 or ambiguous (docs/json/carve.md).</summary>
+public sealed record ExportCarveInfo(double MinConfidence, string FooterUuid, string HeadSource, long HeadPe, long ExtentCount, int PlacedExtents,
+    int LowConfidenceExtents, int AmbiguousExtents, bool InCarvedVg);
 
 /// <summary>DIR/manifest.json.</summary>
 public sealed record ExportManifest(string Tool, string CreatedUtc, IReadOnlyList<string> Sources, string OutDir, IReadOnlyList<ExportedVdi> Vdis)

@@ -101,14 +101,39 @@ public static class SrRecoverer
             }
         }
 
+        // Carving (issue 8): no metadata at all, or VHD heads in extents no metadata version maps (SR re-created over it).
+        var carve = Carving.CarveRecovery.Plan(sources, current.Srs.Concat(backups).ToList(), current.Srs.Count > 0 || jobs.Count > 0, cancel);
+        if (carve is not null)
+        {
+            metadataUses.Add(new RecoverMetadataUse("carved", null, Path.Combine(dir, "carved.vg"), $"carved from the VHD structures: {carve.Reason}",
+                carve.ExportCount > 0, carve.ExportCount > 0 ? null : "found no VDI that metadata does not already map", carve.ExportCount));
+            notes.AddRange(carve.Notes);
+            File.WriteAllText(Path.Combine(dir, "carved.vg"), Carving.CarveOutput.WriteVg(carve.Result));
+        }
+
+        var total = jobs.Count + (carve?.ExportCount ?? 0);
         var results = new List<ExportedVdi>();
         for (var i = 0; i < jobs.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
-            results.Add(SrExporter.ExportOne(jobs[i], dir, format, sourcePaths, progress, i, jobs.Count, cancel));
+            results.Add(SrExporter.ExportOne(jobs[i], dir, format, sourcePaths, progress, i, total, cancel));
+        }
+
+        foreach (var v in carve?.Vdis ?? [])
+        {
+            cancel.ThrowIfCancellationRequested();
+            results.Add(Carving.CarveRecovery.Export(carve!, v, sources, dir, format, progress, results.Count, total, cancel));
+        }
+
+        foreach (var raw in carve?.RawVdis ?? [])
+        {
+            cancel.ThrowIfCancellationRequested();
+            results.Add(Carving.CarveRecovery.ExportRaw(carve!, raw, sources, dir, format, progress, results.Count, total, cancel));
         }
 
         var notRecovered = NotRecovered(current, known, results);
+        notRecovered.AddRange((carve?.UnprovenRawVdis ?? []).Select(r => new NotRecoveredVdi(r.FsUuid.ToString(), null,
+            string.Join(" ", r.Findings.Select(f => $"{f.Code}: {f.Message}")))));
         var created = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ");
         new ExportManifest("vrescue", created, sourcePaths, dir, results).Write(dir);
         var report = new RecoverReport("vrescue", created, sourcePaths, dir, current.Report.Diagnosis,

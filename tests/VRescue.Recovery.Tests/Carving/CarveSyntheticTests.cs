@@ -105,6 +105,37 @@ public class CarveSyntheticTests
     }
 
     [Fact]
+    public void Raw_ext4_superblocks_with_hostile_geometry_are_bounded_and_never_recovered()
+    {
+        var pv = new CarveSyntheticPv();
+        var (bytes, write) = CarveSyntheticPv.Memory(16);
+        void Superblock(long pe, uint blocks, uint perGroup, uint logBlock, ushort roCompat)
+        {
+            var sb = new byte[1024];
+            BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x4), blocks);              // s_blocks_count_lo
+            BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x14), 1);                  // s_first_data_block
+            BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x18), logBlock);           // s_log_block_size
+            BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x20), perGroup);           // s_blocks_per_group
+            BinaryPrimitives.WriteUInt16LittleEndian(sb.AsSpan(0x38), 0xEF53);
+            BinaryPrimitives.WriteUInt32LittleEndian(sb.AsSpan(0x64), roCompat);           // s_feature_ro_compat
+            Guid.NewGuid().TryWriteBytes(sb.AsSpan(0x68));
+            write(CarveSyntheticPv.PeStartBytes + (pe * pv.ExtentBytes) + 0x400, sb);
+        }
+
+        Superblock(0, uint.MaxValue, 8192, 0, 1);    // larger than the PV
+        Superblock(1, 60000, 7, 0, 1);               // blocks per group not a multiple of 8
+        Superblock(2, 60000, 1u << 20, 0, 1);        // blocks per group > 8 x block size
+        Superblock(3, 50000, 8, 0, 0);               // valid by the kernel's rules: 6,000+ groups, no sparse_super
+
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        Assert.Equal(3, result.Findings.Count(f => f.Code == "CARVE_RAW_SUPERBLOCK_UNUSABLE"));
+        var raw = Assert.Single(result.RawVdis);
+        Assert.False(raw.Recovered);                                          // its many copies are nowhere
+        Assert.True(raw.Candidates.Count <= CarveRaw.MaxCheckpoints);
+    }
+
+    [Fact]
     public void Pv_full_of_conectix_strings_gives_a_finding_and_no_vdi()
     {
         var (bytes, _) = CarveSyntheticPv.Memory(32);
