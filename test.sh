@@ -6,7 +6,7 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 packages=(lvm2 qemu-utils gdisk fdisk e2fsprogs libvhdi-utils zstd python3 util-linux bsdutils ntfs-3g testdisk nbdkit libnbd-bin fuse3 xfsprogs squashfs-tools time btrfs-progs prometheus python3-aiosmtpd curl)
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"install ok installed"* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "test.sh: installing ${missing[*]}"

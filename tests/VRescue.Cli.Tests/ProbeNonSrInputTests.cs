@@ -45,6 +45,23 @@ public sealed class ProbeNonSrInputTests : IDisposable
         Assert.Equal(before, Repo.Sha256File(path));
     }
 
+    /// <summary>
+    /// recover carves when no metadata is readable, but only what has VHD heads on the MiB grid: random bytes get the
+    /// not-an-SR diagnosis, no carved.vg and no VDI files.
+    /// </summary>
+    [Fact]
+    public void Recover_of_random_bytes_does_not_carve_and_says_not_an_sr()
+    {
+        var bytes = new byte[16 << 20];
+        new Random(99).NextBytes(bytes);
+        var path = MakeFile("random-recover.img", bytes);
+        var outDir = Path.Combine(_dir, "out");
+        var r = Cli.Run("recover", path, "--out", outDir);
+        AssertCleanFailure(r, "not a XenServer SR");
+        Assert.False(File.Exists(Path.Combine(outDir, "carved.vg")));
+        Assert.Empty(Directory.Exists(outDir) ? Directory.GetFiles(outDir, "*.vhd") : []);
+    }
+
     [Fact]
     public void Missing_file_is_an_io_error_with_the_path()
     {

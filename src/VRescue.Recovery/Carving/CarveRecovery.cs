@@ -38,6 +38,13 @@ public static class CarveRecovery
         string reason;
         if (!anyMetadata)
         {
+            // Without any metadata, carve only what looks like an SR: a whole-disk carve of an unrelated disk would
+            // read all of it to find nothing.
+            if (FirstVhdHeadOnMiBGrid(sources, cancel) is null)
+            {
+                return null;
+            }
+
             reason = "no VG metadata is readable (label and metadata area unreadable or gone)";
         }
         else if (UnmappedHead(sources, known, cancel) is { } head)
@@ -215,6 +222,33 @@ public static class CarveRecovery
         }
 
         return known;
+    }
+
+    /// <summary>
+    /// The first VHD head (footer copy + dynamic header) on a 1 MiB boundary of any source: LVM extents are whole MiB
+    /// multiples from a MiB-aligned pe_start, so an SR's VDIs start there. Reads 1.5 KiB per MiB.
+    /// </summary>
+    private static (int Source, long OffsetBytes)? FirstVhdHeadOnMiBGrid(IReadOnlyList<IBlockSource> sources, CancellationToken cancel)
+    {
+        const long step = 1L << 20;
+        var buffer = new byte[VhdFooterLayout.Size + VhdDynamicHeaderLayout.Size];
+        for (var s = 0; s < sources.Count; s++)
+        {
+            for (long at = 0; at + buffer.Length <= sources[s].LengthBytes; at += step)
+            {
+                if ((at & ((256L << 20) - 1)) == 0)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                }
+
+                if (sources[s].ReadAt(at, buffer) == buffer.Length && CarveScanner.IsVhdHead(buffer))
+                {
+                    return (s, at);
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The first VHD head at an extent start of the current VG's grid that neither it nor <paramref name="known"/> maps.</summary>

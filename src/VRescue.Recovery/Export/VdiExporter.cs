@@ -247,8 +247,8 @@ public static class VdiExporter
     }
 
     /// <summary>Copies guest content that does not come from an assembled SR (a carved VDI) with the same copy loop.</summary>
-    internal static (string Sha256, IReadOnlyList<ByteRange> Unreadable, long Written) CopyContent(IBlockSource content, string path, ExportFormat format,
-        Action<long> progress, CancellationToken cancel) => Copy(content, content.LengthBytes, path, format, progress, cancel);
+    internal static (string? Sha256, IReadOnlyList<ByteRange> Unreadable, long Written) CopyContent(IBlockSource content, string path, ExportFormat format,
+        Action<long> progress, CancellationToken cancel) => Copy(content, _ => false, content.LengthBytes, path, format, computeSha256: true, progress, cancel);
 
     /// <summary>The copy loop: read window w+1 while hashing and writing window w.</summary>
     private static (string? Sha256, IReadOnlyList<ByteRange> Unreadable, long Written) Copy(IBlockSource content, Func<long, bool> knownZero, long length, string path,

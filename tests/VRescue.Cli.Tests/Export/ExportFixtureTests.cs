@@ -152,7 +152,7 @@ public sealed class ExportFixtureTests : IDisposable
         // Differencing layers carry exactly the source's allocated blocks and sector bitmaps, so clear bits fall through.
         foreach (var i in new[] { 1, 2 })
         {
-            var sample = Path.Combine(Repo.FixtureCache, "vhd-util", facts[chainUuids[i]].GetProperty("sample").GetString()!);
+            var sample = Samples.VhdUtilPath(facts[chainUuids[i]].GetProperty("sample").GetString()!);
             using var srcFile = FileBlockSource.Open(sample);
             using var outFile = FileBlockSource.Open(Path.Combine(outDir, layers[i].GetProperty("file").GetString()!));
             var src = VhdImage.Open(srcFile);
