@@ -55,6 +55,9 @@ if (args is ["make", var path, var n, var v, ..])
         }
     }
 
+    // The truth the carve is scored against: each complete VDI's footer uuid and the PE of every logical extent.
+    File.WriteAllText(path + ".truth.json", JsonSerializer.Serialize(Enumerable.Range(0, vdis).Where(i => maps[i].Count == count)
+        .ToDictionary(i => new Guid(i + 1, 0, 0, new byte[8]).ToString(), i => maps[i])));
     Console.WriteLine($"{{\"extents\":{extents},\"vdis\":{vdis},\"lvExtents\":{count},\"blocksPerVdi\":{blocks}}}");
     return 0;
 }
@@ -66,12 +69,36 @@ if (args is ["carve", var image])
     var result = Carver.Carve([source], new CarveOptions { PeStartBytes = CarveSyntheticPv.PeStartBytes });
     var placed = result.Vdis.Sum(v => v.Extents.Count(e => e is not null));
     var slots = result.Vdis.Sum(v => v.Extents.Length);
+
+    // Scored against the generator's truth when it is there: a placement is right when it names the PE the generator used.
+    var truthPath = image + ".truth.json";
+    var truth = File.Exists(truthPath) ? JsonSerializer.Deserialize<Dictionary<string, List<long>>>(File.ReadAllText(truthPath))! : null;
+    int? right = null, wrong = null, wrongFlagged = null;
+    double? rightConfidence = null, wrongConfidence = null;
+    if (truth is not null)
+    {
+        var placements = result.Vdis.Where(v => truth.ContainsKey(v.Footer.Uuid.ToString()))
+            .SelectMany(v => v.Extents.OfType<CarvedExtent>().Where(e => !e.Filler).Select(e => (Want: truth[v.Footer.Uuid.ToString()][(int)e.LogicalExtent], E: e))).ToList();
+        var ok = placements.Where(p => p.Want == p.E.Pe).Select(p => p.E).ToList();
+        var bad = placements.Where(p => p.Want != p.E.Pe).Select(p => p.E).ToList();
+        (right, wrong) = (ok.Count, bad.Count);
+        // A wrong placement is "flagged" when the carve itself says not to trust it: ambiguous, or confidence under 0.5.
+        wrongFlagged = bad.Count(e => e.Ambiguous || e.Confidence < 0.5);
+        rightConfidence = ok.Count > 0 ? Math.Round(ok.Average(e => e.Confidence), 2) : null;
+        wrongConfidence = bad.Count > 0 ? Math.Round(bad.Average(e => e.Confidence), 2) : null;
+    }
+
     Console.WriteLine(JsonSerializer.Serialize(new
     {
         extents = result.PeCounts.Sum(),
         vdis = result.Vdis.Count,
         slots,
         placed,
+        placedRight = right,
+        placedWrong = wrong,
+        placedWrongFlagged = wrongFlagged,
+        meanConfidenceRight = rightConfidence,
+        meanConfidenceWrong = wrongConfidence,
         scanSeconds = result.Timings.Scan.TotalSeconds,
         catalogSeconds = result.Timings.Catalog.TotalSeconds,
         solveSeconds = result.Timings.Solve.TotalSeconds,
