@@ -326,15 +326,20 @@ public static class VhdInspection
         var notes = new List<string>();
         if (report.MissingParent is { } m)
         {
-            var who = $"parent {m.Uuid} \"{m.Name}\"{(m.Locators.Count > 0 ? $" (locators {string.Join(", ", m.Locators)})" : "")}";
+            var who = m.Reason == "header-lost" ? "the parent"
+                : $"parent {m.Uuid} \"{m.Name}\"{(m.Locators.Count > 0 ? $" (locators {string.Join(", ", m.Locators)})" : "")}";
+            var ancestor = report.Findings.FirstOrDefault(f => f.Code is "VHD_PARENT_NOT_FOUND" or "VHD_PARENT_UUID_MISMATCH" or "VHD_CHAIN_CYCLE" or "VHD_CHAIN_TOO_DEEP");
             var what = m.Reason switch
             {
                 "uuid-mismatch" => "is not the VHD found under that name (footer uuid differs)",
-                "chain-broken" => "was found but its own parent chain is broken (see findings)",
+                "chain-broken" => $"was found but its own parent chain is broken ({ancestor?.Message ?? "see findings"})",
                 "header-lost" => "is unknown: the dynamic header naming it is lost",
                 _ => report.Vdi is null ? $"is missing (not beside {target.Path})" : "is missing from the SR",
             };
             var complete = m.Reason == "header-lost" ? "find the parent by other means (the SR's metadata, vhd-util scan) and relink this disk"
+                : m.Reason == "chain-broken" ? (format == "vhd"
+                    ? $"this differencing VHD names {m.Name}, so it reads as the whole disk once {m.Name} and its whole chain are beside it"
+                    : $"put the missing ancestor beside {m.Name} and run vhd repair again")
                 : format == "vhd" ? $"this differencing VHD names it, so it reads as the whole disk once {m.Name} is put beside it"
                 : $"put {m.Name} beside {target.Path} {(report.Vdi is null ? "" : "(or in the SR) ")}and run vhd repair again";
             notes.Add($"partial: {who} {what}; the {m.MissingBytes} guest bytes that come from it are zeros in the output and listed as lost; the output becomes complete once the parent is supplied: {complete}");

@@ -155,6 +155,50 @@ public sealed class VhdParentMissingTests : IDisposable
         Assert.Contains("becomes complete once the parent is supplied", File.ReadAllText(output + ".badmap"));
     }
 
+    [Fact]
+    public void Repair_of_a_leaf_whose_grandparent_is_missing_is_partial_and_names_the_missing_ancestor()
+    {
+        foreach (var name in new[] { "chain-mid.vhd", "chain-leaf.vhd" })
+        {
+            File.Copy(Samples.VhdUtilPath(name), Path.Combine(_dir, name));
+        }
+
+        var output = Path.Combine(_dir, "leaf.raw");
+
+        var r = Cli.Run("vhd", "repair", Leaf, "--out", output, "--format", "raw", "--json");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal("chain-broken", r.Json.GetProperty("check").GetProperty("missingParent").GetProperty("reason").GetString());
+        Assert.Equal(ParentRanges(OwnSectors()), LostInBadMap(output + ".badmap"));
+        var note = Assert.Single(r.Json.GetProperty("notes").EnumerateArray()).GetString()!;
+        Assert.Contains(Samples.VhdUtilFacts("chain-mid.vhd").GetProperty("parent_footer_uuid").GetString()!, note);
+        Assert.Contains("\"chain-base.vhd\"", note);
+    }
+
+    [Fact]
+    public void Repair_vhd_of_a_differencing_leaf_whose_header_is_lost_is_refused_with_a_clear_message_and_nothing_written()
+    {
+        CopyChainAndRemoveParent();
+        using (var f = new FileStream(Leaf, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = 512; // VHD spec: dynamic header at the footer's data offset, 0x200 in SM's layout; 1024 bytes
+            f.Write(new byte[1024]);
+        }
+
+        var output = Path.Combine(_dir, "leaf.vhd");
+
+        var r = Cli.Run("vhd", "repair", Leaf, "--out", output, "--format", "vhd");
+
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("use --format raw", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+        Assert.False(File.Exists(output));
+        var raw = Cli.Run("vhd", "repair", Leaf, "--out", output + ".raw", "--format", "raw", "--json");
+        Assert.Equal(2, raw.ExitCode);
+        Assert.Equal("header-lost", raw.Json.GetProperty("check").GetProperty("missingParent").GetProperty("reason").GetString());
+        Assert.Equal(ParentRanges(OwnSectors()), LostInBadMap(output + ".raw.badmap"));
+    }
+
     [RealFact("vhdiinfo", "vhdimount", "fusermount")]
     public void Repair_vhd_of_a_leaf_whose_parent_is_missing_writes_a_differencing_vhd_that_reads_whole_once_the_parent_is_back()
     {
