@@ -9,12 +9,21 @@ namespace VRescue.Recovery.Vhd;
 /// </summary>
 public static class VhdBadMap
 {
-    public static string Format(long sizeBytes, IReadOnlyList<VhdBadRange> bad, string commandLine)
+    /// <param name="sizeBytes">Guest size.</param>
+    /// <param name="bad">Lost guest ranges, sorted and disjoint.</param>
+    /// <param name="commandLine">The command that wrote the map.</param>
+    /// <param name="notes">Further comment lines (missing parent, orphan blocks): what is not in the map's ranges but must not be lost silently.</param>
+    public static string Format(long sizeBytes, IReadOnlyList<VhdBadRange> bad, string commandLine, IReadOnlyList<string>? notes = null)
     {
         var sb = new StringBuilder();
         sb.Append("# Mapfile. Created by vrescue vhd repair (GNU ddrescue mapfile format)\n");
         sb.Append("# Command line: ").Append(commandLine).Append('\n');
         sb.Append("# Guest byte ranges: '+' recovered, '-' lost (reads as zeros in the output)\n");
+        foreach (var n in notes ?? [])
+        {
+            sb.Append("# ").Append(n.ReplaceLineEndings(" ")).Append('\n');
+        }
+
         foreach (var r in bad)
         {
             sb.Append($"# lost 0x{r.OffsetBytes:X8} +0x{r.LengthBytes:X8}: {r.Reason}\n");

@@ -53,7 +53,7 @@ public static class VhdGridScanner
                 break;
             }
 
-            orphans.Add(new VhdOrphanBlock(s * 512, present));
+            orphans.Add(new VhdOrphanBlock(s * 512, present, (s + header.BitmapSizeSectors) * 512, header.BlockSizeBytes));
         }
 
         return orphans;

@@ -94,6 +94,8 @@ public static class VhdRecoveryAnalyzer
         var metadata = MetadataRanges(source, header, headerOffset);
         var metadataEnd = metadata.Max(m => m.EndBytes);
 
+        NoteTruncation(image, entries, metadataEnd, spanSectors, length, findings, repairs);
+
         var placements = new SortedDictionary<long, VhdBlockPlacement>();
         var lost = new SortedDictionary<long, string>();
         var candidates = new List<(long Index, long Start)>();
@@ -250,6 +252,50 @@ public static class VhdRecoveryAnalyzer
         }
 
         return new VhdRecoveryPlan(source, footer, header, placements, orphans, Merge(bad), findings, repairs, stored);
+    }
+
+    /// <summary>
+    /// A file cut short loses its end footer and the end of its last blocks. Without a good end footer, the end the BAT
+    /// implies (the furthest block: bitmap + data, 4104 sectors for 2 MiB blocks, then the 512-byte footer; VHD spec
+    /// "Dynamic Disk Header", libvhd vhd_end_of_data) beyond the source length names the truncation. The sector now last
+    /// is block data, so "end footer zeroed / invalid" would mislead: those findings are replaced by VHD_TRUNCATED.
+    /// Entries into the metadata, or further out than every allocated block laid end to end could reach, are not
+    /// evidence of the file's end (they are reported as lost entries).
+    /// </summary>
+    private static void NoteTruncation(VhdImage image, uint[] entries, long metadataEnd, long spanSectors, long length, List<Finding> findings, List<string> repairs)
+    {
+        if (image.Info.FooterSource == VhdFooterSource.End)
+        {
+            return;
+        }
+
+        var allocated = entries.Count(e => e != VhdBat.Unallocated);
+        var reach = length + checked(allocated * spanSectors * 512);
+        long impliedEnd = 0;
+        foreach (var e in entries)
+        {
+            var start = e * 512L;
+            if (e != VhdBat.Unallocated && start >= metadataEnd && start < reach)
+            {
+                impliedEnd = Math.Max(impliedEnd, start + spanSectors * 512 + VhdFooterLayout.Size);
+            }
+        }
+
+        if (impliedEnd <= length)
+        {
+            return;
+        }
+
+        var last = length - VhdFooterLayout.Size;
+        var replaced = findings.RemoveAll(f => f.Code is "VHD_FOOTER_ZEROED" or "VHD_FOOTER_END_INVALID" && f.OffsetBytes == last) > 0;
+        findings.Add(new Finding("VHD_TRUNCATED", Severity.Error,
+            $"the source is {length} bytes but its BAT places block data up to {impliedEnd - VhdFooterLayout.Size} and the footer after it: {impliedEnd - length} bytes are cut off the end, with the end footer{(replaced ? $" (the last sector, at 0x{last:X}, is block data, not a footer)" : "")}",
+            length, "file length", length.ToString(System.Globalization.CultureInfo.InvariantCulture), impliedEnd.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var i = repairs.FindIndex(r => r.StartsWith("footer: end footer", StringComparison.Ordinal));
+        if (i >= 0)
+        {
+            repairs[i] = $"footer: end footer cut off with the end of the file ({impliedEnd - length} bytes); rewritten from the copy at offset 0";
+        }
     }
 
     private static VhdFooter DraftFooter(long size) => new() { DiskType = VhdDiskType.Dynamic, CurrentSizeBytes = (ulong)size, DataOffsetBytes = 512 };

@@ -28,8 +28,11 @@ public sealed record VhdBadRange(long OffsetBytes, long LengthBytes, string Reas
     public long EndBytes => OffsetBytes + LengthBytes;
 }
 
-/// <summary>A block found on the allocation grid that no valid BAT entry references.</summary>
-public sealed record VhdOrphanBlock(long BitmapOffsetBytes, int SectorsPresent);
+/// <summary>
+/// A block found on the allocation grid that no valid BAT entry references: its guest position is unknown, so its data
+/// is not in the output; it stays in the source at <see cref="DataOffsetBytes"/> (source offsets: file, or LV with --vdi).
+/// </summary>
+public sealed record VhdOrphanBlock(long BitmapOffsetBytes, int SectorsPresent, long DataOffsetBytes, long DataSizeBytes);
 
 /// <summary>
 /// Everything <see cref="VhdRecoveryAnalyzer"/> decided about a damaged VHD: the footer and header to use (stored or

@@ -27,7 +27,8 @@ internal static class VhdRenderer
             w.WriteLine("findings:");
             foreach (var f in r.Findings)
             {
-                var at = f.OffsetBytes is { } o ? $" @{Units.Offset(o)}" : "";
+                var at = (f.OffsetBytes is { } o ? $" @{Units.Offset(o)}" : "")
+                    + (f.LvOffsetBytes is { } lo ? $" ({f.Lv} +{Units.Offset(lo)}{(f.Disk is null ? "" : $" on {f.Disk}")})" : "");
                 var sv = f.Stored is not null || f.Expected is not null ? $" [{f.Field}: {f.Stored ?? "?"}, expected {f.Expected ?? "?"}]" : "";
                 w.WriteLine($"  {Sev(f.Severity)} {f.Code}{at}: {f.Message}{sv}");
             }
@@ -65,6 +66,11 @@ internal static class VhdRenderer
             }
         }
 
+        if (r.MissingParent is { } m)
+        {
+            w.WriteLine($"missing parent: {m.Uuid} \"{m.Name}\" ({m.Reason}); {Units.Size(m.MissingBytes)} of the guest would come from it");
+        }
+
         if (r.Guest is { } g)
         {
             w.WriteLine($"guest: partition table {g.PartitionTable}");
@@ -92,7 +98,12 @@ internal static class VhdRenderer
     public static void WriteRepair(TextWriter w, VhdRepairReport r)
     {
         WriteCheck(w, r.Check);
-        w.WriteLine($"wrote {r.Out} ({r.Format}, {Units.Size(r.BytesWritten)}); bad-block map {r.BadMapPath} ({r.Check.BadRanges.Count} lost ranges, {Units.Size(r.Check.LostBytes)})");
+        foreach (var n in r.Notes ?? [])
+        {
+            w.WriteLine(n);
+        }
+
+        w.WriteLine((r.Partial ? "partial: " : "") + $"wrote {r.Out} ({r.Format}, {Units.Size(r.BytesWritten)}); bad-block map {r.BadMapPath} ({r.Check.BadRanges.Count} lost ranges, {Units.Size(r.Check.LostBytes)})");
     }
 
     private static string Verdict(VhdVerdict v) => v switch
