@@ -37,10 +37,14 @@ m "vrescue vhd repair --format raw" "$repo/.build/cli/vrescue" vhd repair "$work
 m "qemu-img convert -O raw" qemu-img convert -f vpc -O raw "$work/killed.vhd" "$work/q.raw" | tee "$work/r4"
 m "vrescue vhd repair --format vhd" "$repo/.build/cli/vrescue" vhd repair "$work/killed.vhd" --out "$work/out.vhd" | tee "$work/r5"
 m "qemu-img convert -O vpc" qemu-img convert -f vpc -O vpc "$work/killed.vhd" "$work/q2.vhd" | tee "$work/r6"
+# qemu-img's default cache mode for convert output is "unsafe" (no flush); vrescue fsyncs before renaming its output
+# into place, so the equal-durability peer is -t writeback (flush on close).
+m "qemu-img convert -t writeback -O raw" qemu-img convert -t writeback -f vpc -O raw "$work/killed.vhd" "$work/q.raw" | tee "$work/r7"
+m "qemu-img convert -t writeback -O vpc" qemu-img convert -t writeback -f vpc -O vpc "$work/killed.vhd" "$work/q2.vhd" | tee "$work/r8"
 cmp "$work/out.raw" "$work/q.raw" && echo "repair --format raw output equals qemu-img convert output"
 python3 - "$work" <<'PY'
 import json, sys
-d = sys.argv[1]; r = {i: json.loads(open(f"{d}/r{i}").read()) for i in range(1, 7)}
-for a, b in ((1, 2), (3, 4), (5, 6)):
+d = sys.argv[1]; r = {i: json.loads(open(f"{d}/r{i}").read()) for i in range(1, 9)}
+for a, b in ((1, 2), (3, 4), (3, 7), (5, 6), (5, 8)):
     print(f"{r[a]['label']} / {r[b]['label']}: wall x{r[a]['wall'] / r[b]['wall']:.2f}, peak RSS x{r[a]['rssKiB'] / r[b]['rssKiB']:.2f}")
 PY
