@@ -15,24 +15,6 @@ public class RecoverCarveCommandTests
 
     private static JsonElement Load(string name) => JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, name))).RootElement;
 
-    private static List<(long Offset, long Length)> Merge(IEnumerable<(long Offset, long Length)> ranges)
-    {
-        var merged = new List<(long Offset, long Length)>();
-        foreach (var r in ranges.OrderBy(r => r.Offset))
-        {
-            if (merged.Count > 0 && merged[^1].Offset + merged[^1].Length == r.Offset)
-            {
-                merged[^1] = (merged[^1].Offset, merged[^1].Length + r.Length);
-            }
-            else
-            {
-                merged.Add(r);
-            }
-        }
-
-        return merged;
-    }
-
     [RealFact("sha256sum", Fixture = "carve")]
     public void Recover_without_any_metadata_carves_and_exports_every_vdi_byte_identical()
     {
@@ -137,7 +119,7 @@ public class RecoverCarveCommandTests
                 }
 
                 Assert.Equal("partial", v.GetProperty("status").GetString());
-                Assert.Equal(Merge(lost), v.GetProperty("unreadableRanges").EnumerateArray()
+                Assert.Equal(Ranges.Merge(lost), v.GetProperty("unreadableRanges").EnumerateArray()
                     .Select(x => (x.GetProperty("offsetBytes").GetInt64(), x.GetProperty("lengthBytes").GetInt64())));
                 Assert.Contains(v.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("CARVE_EXTENTS_OVERWRITTEN", StringComparison.Ordinal));
             }

@@ -168,25 +168,6 @@ public sealed class VhdExtRecipeTests(VhdExtImage image) : IClassFixture<VhdExtI
         }
     }
 
-    /// <summary>Adjacent ranges as one, the way a ddrescue mapfile lists them.</summary>
-    private static List<(long Offset, long Length)> Merged(List<(long Offset, long Length)> ranges)
-    {
-        var merged = new List<(long Offset, long Length)>();
-        foreach (var r in ranges.OrderBy(r => r.Offset))
-        {
-            if (merged.Count > 0 && merged[^1].Offset + merged[^1].Length == r.Offset)
-            {
-                merged[^1] = (merged[^1].Offset, merged[^1].Length + r.Length);
-            }
-            else
-            {
-                merged.Add(r);
-            }
-        }
-
-        return merged;
-    }
-
     [RealTheory("mkfs.ext4", "e2fsck", "debugfs", "dumpe2fs", "qemu-img")]
     [MemberData(nameof(Recipes))]
     public void Repaired_ext4_is_clean_and_files_match_their_source_hashes(string recipe)
@@ -209,7 +190,7 @@ public sealed class VhdExtRecipeTests(VhdExtImage image) : IClassFixture<VhdExtI
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Select(c => (Convert.ToInt64(c[0], 16), Convert.ToInt64(c[1], 16)))
             .ToList();
-        Assert.Equal(Merged(lost), badMap);
+        Assert.Equal(Ranges.Merge(lost), badMap);
         if (lost.Count == 0)
         {
             Assert.Equal(image.RawSha256, Repo.Sha256File(output));
