@@ -52,13 +52,16 @@ public sealed record Ext4Superblock
     private const int FirstDataBlockOffset = 0x14;
     private const int LogBlockSizeOffset = 0x18;
     private const int BlocksPerGroupOffset = 0x20;
+    private const int InodesPerGroupOffset = 0x28;
     private const int MtimeOffset = 0x2C;
     private const int WtimeOffset = 0x30;
     private const int MagicOffset = 0x38;
     private const int StateOffset = 0x3A;
     private const int ErrorsOffset = 0x3C;
     private const int RevLevelOffset = 0x4C;
+    private const int InodeSizeOffset = 0x58;
     private const int BlockGroupNumberOffset = 0x5A;
+    private const int DescSizeOffset = 0xFE;
     private const int FeatureCompatOffset = 0x5C;
     private const int FeatureIncompatOffset = 0x60;
     private const int FeatureRoCompatOffset = 0x64;
@@ -129,6 +132,21 @@ public sealed record Ext4Superblock
 
     /// <summary>s_blocks_per_group.</summary>
     public uint BlocksPerGroup { get; init; }
+
+    /// <summary>s_inodes_per_group.</summary>
+    public uint InodesPerGroup { get; init; }
+
+    /// <summary>s_inode_size (meaningful from revision 1; revision 0 inodes are 128 bytes).</summary>
+    public ushort InodeSizeRaw { get; init; }
+
+    /// <summary>s_desc_size: group descriptor size when the 64bit feature is set (else descriptors are 32 bytes).</summary>
+    public ushort DescSizeRaw { get; init; }
+
+    /// <summary>Inode size in bytes: s_inode_size from revision 1, 128 before.</summary>
+    public int InodeSizeBytes => RevLevel >= 1 ? InodeSizeRaw : 128;
+
+    /// <summary>Group descriptor size in bytes: s_desc_size (at least 32) with the 64bit feature, else 32.</summary>
+    public int DescriptorSizeBytes => (FeatureIncompat & Incompat64Bit) != 0 ? Math.Max(32, (int)DescSizeRaw) : 32;
 
     /// <summary>s_block_group_nr: the group whose first block holds this copy (0 in the primary).</summary>
     public ushort BlockGroupNumber { get; init; }
@@ -260,6 +278,9 @@ public sealed record Ext4Superblock
             LogBlockSize = U32(s, LogBlockSizeOffset),
             FirstDataBlock = U32(s, FirstDataBlockOffset),
             BlocksPerGroup = U32(s, BlocksPerGroupOffset),
+            InodesPerGroup = U32(s, InodesPerGroupOffset),
+            InodeSizeRaw = BinaryPrimitives.ReadUInt16LittleEndian(s[InodeSizeOffset..]),
+            DescSizeRaw = BinaryPrimitives.ReadUInt16LittleEndian(s[DescSizeOffset..]),
             BlockGroupNumber = BinaryPrimitives.ReadUInt16LittleEndian(s[BlockGroupNumberOffset..]),
             State = (Ext4State)BinaryPrimitives.ReadUInt16LittleEndian(s[StateOffset..]),
             ErrorsRaw = BinaryPrimitives.ReadUInt16LittleEndian(s[ErrorsOffset..]),

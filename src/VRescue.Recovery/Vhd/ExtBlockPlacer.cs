@@ -15,14 +15,6 @@ namespace VRescue.Recovery.Vhd;
 /// </summary>
 public static class ExtBlockPlacer
 {
-    // struct ext4_super_block fields not in Ext4Superblock (super.rst).
-    internal const int FirstDataBlockOffset = 0x14;
-    internal const int BlocksPerGroupOffset = 0x20;
-    internal const int InodesPerGroupOffset = 0x28;
-    internal const int InodeSizeOffset = 0x58;
-    internal const int BlockGroupNrOffset = 0x5A;
-    internal const int DescSizeOffset = 0xFE;
-
     private const int MagicOffset = 0x38;
 
     public static IEnumerable<(VhdOrphanBlock Orphan, long GuestBlock, string Evidence)> Place(
@@ -52,10 +44,8 @@ public static class ExtBlockPlacer
                     continue;
                 }
 
-                var group = BinaryPrimitives.ReadUInt16LittleEndian(sb.Raw.AsSpan(BlockGroupNrOffset));
-                var firstData = BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(FirstDataBlockOffset));
-                var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(BlocksPerGroupOffset));
-                var inFs = group == 0 ? 1024L : ((long)firstData + (long)group * perGroup) * b;
+                var group = sb.BlockGroupNumber;
+                var inFs = sb.CopyOffsetInFilesystemBytes!.Value;
                 var starts = known.Where(k => k.Uuid == sb.Uuid).Select(k => k.StartBytes).ToList();
                 if (starts.Count == 0 && known.Count == 0 && group == 0)
                 {

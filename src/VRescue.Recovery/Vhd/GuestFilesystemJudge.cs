@@ -138,12 +138,12 @@ public static partial class GuestFilesystemJudge
         var type = sb.Kind.ToString().ToLowerInvariant();
         var areas = new List<string>();
         var blockSize = (long)(sb.BlockSizeBytes ?? 1024);
-        var firstData = BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.FirstDataBlockOffset));
-        var perGroup = (long)BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.BlocksPerGroupOffset));
-        var inodesPerGroup = (long)BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.InodesPerGroupOffset));
-        var inodeSize = (long)BinaryPrimitives.ReadUInt16LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.InodeSizeOffset));
+        var firstData = sb.FirstDataBlock;
+        var perGroup = (long)sb.BlocksPerGroup;
+        var inodesPerGroup = (long)sb.InodesPerGroup;
+        var inodeSize = (long)sb.InodeSizeBytes;
         var is64 = (sb.FeatureIncompat & Ext4Superblock.Incompat64Bit) != 0;
-        var descSize = is64 ? Math.Max(32, (int)BinaryPrimitives.ReadUInt16LittleEndian(sb.Raw.AsSpan(ExtBlockPlacer.DescSizeOffset))) : 32;
+        var descSize = sb.DescriptorSizeBytes;
         string? backupHint = null;
         if (perGroup <= 0 || inodesPerGroup <= 0 || inodeSize < 128 || sb.BlocksCount <= firstData || sb.BlockSizeBytes is null)
         {

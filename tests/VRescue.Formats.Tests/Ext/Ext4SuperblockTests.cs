@@ -117,6 +117,9 @@ public sealed class Ext4SuperblockTests : IDisposable
         var primary = Ext4Superblock.Decode(bytes.AsSpan(Ext4Superblock.OffsetBytes, Ext4Superblock.SizeBytes));
         Assert.Equal(facts["First block"], primary.FirstDataBlock.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(facts["Blocks per group"], primary.BlocksPerGroup.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(facts["Inodes per group"], primary.InodesPerGroup.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(facts["Inode size"], primary.InodeSizeBytes.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal(facts.GetValueOrDefault("Group descriptor size", "32"), primary.DescriptorSizeBytes.ToString(CultureInfo.InvariantCulture));
         Assert.Equal(0, primary.BlockGroupNumber);
         Assert.Equal(Ext4Superblock.OffsetBytes, primary.CopyOffsetInFilesystemBytes);
         foreach (var block in backups)
