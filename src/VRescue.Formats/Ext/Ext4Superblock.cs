@@ -65,7 +65,7 @@ public sealed record Ext4Superblock
     private const int FeatureCompatOffset = 0x5C;
     private const int FeatureIncompatOffset = 0x60;
     private const int FeatureRoCompatOffset = 0x64;
-    private const int UuidOffset = 0x68;
+    public const int UuidOffset = 0x68;
     private const int VolumeNameOffset = 0x78;
     private const int VolumeNameLength = 16;
     private const int LastMountedOffset = 0x88;
@@ -92,6 +92,7 @@ public sealed record Ext4Superblock
     private const int LastErrorTimeHiOffset = 0x279;
     private const int FirstErrorCodeOffset = 0x27A;
     private const int LastErrorCodeOffset = 0x27B;
+    public const int ChecksumSeedOffset = 0x270;
     private const int ChecksumOffset = 0x3FC;
 
     // 1024 << 6 = 64 KiB, the largest block size the kernel mounts (EXT4_MAX_BLOCK_LOG_SIZE 16).
@@ -103,6 +104,7 @@ public sealed record Ext4Superblock
     public const uint IncompatJournalDev = 0x8;
     public const uint IncompatMetaBg = 0x10;
     public const uint Incompat64Bit = 0x80;
+    public const uint IncompatCsumSeed = 0x2000;
     public const uint RoCompatSparseSuper = 0x1;
     public const uint RoCompatLargeFile = 0x2;
     public const uint RoCompatBtreeDir = 0x4;

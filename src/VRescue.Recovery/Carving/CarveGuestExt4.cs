@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Buffers.Binary;
 using VRescue.Formats.Ext;
 using VRescue.Formats.Vhd;
 using VRescue.Storage;
@@ -15,15 +14,6 @@ namespace VRescue.Recovery.Carving;
 /// </summary>
 internal sealed class CarveGuestExt4
 {
-    // Linux fs/ext4/ext4.h struct ext4_super_block / ext4_group_desc (Documentation/filesystems/ext4/group_descr.rst).
-    private const int SbFirstDataBlockOffset = 0x14;
-    private const int SbBlocksPerGroupOffset = 0x20;
-    private const int SbDescSizeOffset = 0xFE;
-    private const int GdBlockBitmapLoOffset = 0x0;
-    private const int GdBlockBitmapHiOffset = 0x20;
-    private const int GdFlagsOffset = 0x12;
-    private const ushort GdBlockUninit = 0x2;
-    private const int MinDescSize64 = 64;
     private const int MaxGroups = 1 << 20;
     private const int ChunkBytes = 4096;
 
@@ -63,10 +53,8 @@ internal sealed class CarveGuestExt4
         }
 
         var sb = Ext4Superblock.Decode(raw);
-        var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbBlocksPerGroupOffset));
-        var first = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbFirstDataBlockOffset));
-        var descSize = (sb.FeatureIncompat & Ext4Superblock.Incompat64Bit) != 0 ? BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(SbDescSizeOffset)) : 32;
-        if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || descSize < 32 || descSize > 1024 || (descSize & (descSize - 1)) != 0
+        var (perGroup, first, descSize) = (sb.BlocksPerGroup, sb.FirstDataBlock, sb.DescriptorSizeBytes);
+        if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || descSize > 1024 || (descSize & (descSize - 1)) != 0
             || sb.BlocksCount <= first || (sb.FeatureIncompat & Ext4Superblock.IncompatMetaBg) != 0)
         {
             return null;
@@ -114,17 +102,11 @@ internal sealed class CarveGuestExt4
         }
 
         byte[]? bitmap = null;
-        var gdtStart = (_firstDataBlock + 1) * _blockSize;
-        var desc = new byte[_descSize];
-        if (_read(checked(gdtStart + (group * _descSize)), desc)
-            && (BinaryPrimitives.ReadUInt16LittleEndian(desc.AsSpan(GdFlagsOffset)) & GdBlockUninit) == 0)
+        var raw = new byte[_descSize];
+        if (Ext4GroupDescriptor.OffsetInFilesystemBytes(_sb, group) is { } descAt && _read(descAt, raw)
+            && Ext4GroupDescriptor.Decode(raw) is { } desc && !desc.Flags.HasFlag(Ext4GroupFlags.BlockUninit))
         {
-            long at = BinaryPrimitives.ReadUInt32LittleEndian(desc.AsSpan(GdBlockBitmapLoOffset));
-            if (_descSize >= MinDescSize64)
-            {
-                at |= (long)BinaryPrimitives.ReadUInt32LittleEndian(desc.AsSpan(GdBlockBitmapHiOffset)) << 32;
-            }
-
+            var at = (long)Math.Min(desc.BlockBitmapBlock, long.MaxValue);
             var buffer = new byte[(int)Math.Min(_blockSize, (_blocksPerGroup + 7) / 8)];
             if (at > 0 && at < (long)_sb.BlocksCount && _read(checked(at * _blockSize), buffer))
             {

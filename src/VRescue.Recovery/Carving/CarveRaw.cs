@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Buffers.Binary;
 using VRescue.Formats.Common;
 using VRescue.Formats.Ext;
 using VRescue.Storage;
@@ -41,9 +40,6 @@ public sealed class CarvedRawVdi
 /// <summary>Finds raw VDIs by their guest ext4 (see <see cref="CarvedRawVdi"/>).</summary>
 public static class CarveRaw
 {
-    // Linux fs/ext4/ext4.h struct ext4_super_block: s_first_data_block, s_blocks_per_group.
-    private const int SbFirstDataBlockOffset = 0x14;
-    private const int SbBlocksPerGroupOffset = 0x20;
     private const int PrimaryOffsetInExtent = Ext4Superblock.OffsetBytes;
     private const long MaxGroups = 1 << 20;
 
@@ -88,8 +84,7 @@ public static class CarveRaw
             }
 
             var sb = Ext4Superblock.Decode(raw);
-            var first = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbFirstDataBlockOffset));
-            var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(SbBlocksPerGroupOffset));
+            var (first, perGroup) = (sb.FirstDataBlock, sb.BlocksPerGroup);
             // Linux fs/ext4/super.c: s_blocks_per_group is a multiple of 8 and at most 8 x block size (one bitmap block).
             if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || perGroup % 8 != 0 || perGroup > 8L * bs
                 || sb.BlocksCount <= first

@@ -142,7 +142,6 @@ public static partial class GuestFilesystemJudge
         var perGroup = (long)sb.BlocksPerGroup;
         var inodesPerGroup = (long)sb.InodesPerGroup;
         var inodeSize = (long)sb.InodeSizeBytes;
-        var is64 = (sb.FeatureIncompat & Ext4Superblock.Incompat64Bit) != 0;
         var descSize = sb.DescriptorSizeBytes;
         string? backupHint = null;
         if (perGroup <= 0 || inodesPerGroup <= 0 || inodeSize < 128 || sb.BlocksCount <= firstData || sb.BlockSizeBytes is null)
@@ -187,13 +186,14 @@ public static partial class GuestFilesystemJudge
             var gdtAt = (firstData + 1) * blockSize;
             var gdt = new byte[checked((int)Math.Min(groups * descSize, 64L << 20))];
             volume.ReadZeroFilled(gdtAt, gdt);
-            var seed = ChecksumSeed(sb);
+            var seed = Ext4GroupDescriptor.ChecksumSeed(sb);
             for (long g = 0; g < gdt.Length / descSize; g++)
             {
                 var d = gdt.AsSpan((int)(g * descSize), descSize);
-                var (bb, ib, it) = Locations(d, is64 && descSize >= 64);
+                var desc = Ext4GroupDescriptor.Decode(d);
+                var (bb, ib, it) = (desc.BlockBitmapBlock, desc.InodeBitmapBlock, desc.InodeTableBlock);
                 var problem = bb >= sb.BlocksCount || ib >= sb.BlocksCount || it >= sb.BlocksCount || bb == 0 || ib == 0 || it == 0 ? "points outside the filesystem"
-                    : sb.HasMetadataChecksum && DescriptorChecksum(seed, (uint)g, d) != BinaryPrimitives.ReadUInt16LittleEndian(d[0x1E..]) ? "checksum does not match"
+                    : sb.HasMetadataChecksum && Ext4GroupDescriptor.ComputeMetadataChecksum(seed, (uint)g, d) != desc.StoredChecksum ? "checksum does not match"
                     : null;
                 if (problem is not null && gdtBad++ < 16)
                 {
@@ -261,47 +261,6 @@ public static partial class GuestFilesystemJudge
             var inodeLast = group * inodesPerGroup + (tLast - (long)it + 1) * perBlock;
             areas.Add($"group {group}: inode table blocks {tFirst}-{tLast} lost: inodes {inodeFirst}-{inodeLast}");
         }
-    }
-
-    private static (ulong BlockBitmap, ulong InodeBitmap, ulong InodeTable) Locations(ReadOnlySpan<byte> d, bool hi)
-    {
-        return (U(d, 0x0, 0x20, hi), U(d, 0x4, 0x24, hi), U(d, 0x8, 0x28, hi));
-    }
-
-    private static ulong U(ReadOnlySpan<byte> d, int lo, int hiOffset, bool hi) =>
-        BinaryPrimitives.ReadUInt32LittleEndian(d[lo..]) | (hi ? (ulong)BinaryPrimitives.ReadUInt32LittleEndian(d[hiOffset..]) << 32 : 0);
-
-    // fs/ext4/super.c: s_csum_seed = crc32c(~0, s_uuid) unless metadata_csum_seed stores it (s_checksum_seed @0x270).
-    private static uint ChecksumSeed(Ext4Superblock sb)
-    {
-        if ((sb.FeatureIncompat & 0x2000) != 0)
-        {
-            return BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(0x270));
-        }
-
-        return Crc32C(~0u, sb.Raw.AsSpan(0x68, 16));
-    }
-
-    // fs/ext4/super.c ext4_group_desc_csum: crc32c(seed, le32 group, descriptor with bg_checksum as zero) & 0xFFFF.
-    private static ushort DescriptorChecksum(uint seed, uint group, ReadOnlySpan<byte> desc)
-    {
-        Span<byte> g = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(g, group);
-        var crc = Crc32C(seed, g);
-        crc = Crc32C(crc, desc[..0x1E]);
-        crc = Crc32C(crc, [0, 0]);
-        crc = Crc32C(crc, desc[0x20..]);
-        return (ushort)(crc & 0xFFFF);
-    }
-
-    private static uint Crc32C(uint crc, ReadOnlySpan<byte> data)
-    {
-        foreach (var b in data)
-        {
-            crc = BitOperations.Crc32C(crc, b);
-        }
-
-        return crc;
     }
 
     private static IEnumerable<long> BackupGroups(long groups, bool sparse)
