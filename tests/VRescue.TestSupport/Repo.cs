@@ -66,6 +66,25 @@ public static class Repo
         return stdout;
     }
 
+    /// <summary>What a tool run by <see cref="Exec"/> printed and returned.</summary>
+    public sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
+
+    /// <summary>Runs a tool (found with <see cref="Which"/>) with an argument list: no shell, so names with spaces and newlines pass intact.</summary>
+    public static ToolResult Exec(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Which(file) ?? file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return new ToolResult(p.ExitCode, stdout, stderr.Result);
+    }
+
     /// <summary>Finds an executable on PATH (or /sbin, /usr/sbin, where lvm tools live).</summary>
     public static string? Which(string tool)
     {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
+using VRescue.TestSupport;
 
 namespace VRescue.Cli.Tests.Guard;
 
@@ -20,22 +21,8 @@ internal sealed class KernelScratch : IDisposable
     /// <summary>Runs a tool with an argument list (no shell, so names with spaces and newlines pass intact).</summary>
     public static string Run(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {p.ExitCode}: {stderr.Result}");
-        }
-
-        return stdout;
+        var r = Repo.Exec(file, args);
+        return r.ExitCode == 0 ? r.Stdout : throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited {r.ExitCode}: {r.Stderr}");
     }
 
     /// <summary>A sparse image file of <paramref name="sizeMiB"/>.</summary>

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using VRescue.TestSupport;
 
@@ -11,27 +10,7 @@ namespace VRescue.Cli.Tests.Vhd;
 /// </summary>
 internal static partial class VhdPeers
 {
-    public sealed record ToolResult(int ExitCode, string Stdout, string Stderr);
-
-    public static ToolResult Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(Repo.Which(file) ?? file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return new ToolResult(p.ExitCode, stdout, stderr.Result);
-    }
+    public static Repo.ToolResult Run(string file, params string[] args) => Repo.Exec(file, args);
 
     /// <summary>"opens" or "error: " + libvhdi's innermost reason (its first "unable to ..." line).</summary>
     public static string Vhdiinfo(string vhd)
