@@ -42,6 +42,7 @@ if (args is ["carve", var image])
     var truthPath = image + ".truth.json";
     var truth = File.Exists(truthPath) ? JsonSerializer.Deserialize<Dictionary<string, List<long>>>(File.ReadAllText(truthPath))! : null;
     int? right = null, rightSure = null, wrong = null, wrongFlagged = null;
+    (int Right, int Total)? flaggedRun = null, flaggedOther = null;
     double? rightConfidence = null, wrongConfidence = null;
     if (truth is not null)
     {
@@ -54,6 +55,17 @@ if (args is ["carve", var image])
         // one that is not flagged is silent (exported as if sure); a right one that is not flagged is "sure".
         wrongFlagged = bad.Count(e => e.Ambiguous || e.Confidence < 0.5);
         rightSure = ok.Count(e => !e.Ambiguous && e.Confidence >= 0.5);
+
+        // How good the flagged guesses are, apart by whether the PE continues a run from a sure neighbour in the same LV:
+        // what the export policy for ambiguous extents (README) is measured on.
+        static bool Sure(CarvedExtent? e) => e is { Ambiguous: false, Confidence: >= 0.5 };
+        var flagged = result.Vdis.Where(v => truth.ContainsKey(v.Footer.Uuid.ToString())).SelectMany(v => v.Extents.OfType<CarvedExtent>()
+            .Where(e => !e.Filler && !Sure(e))
+            .Select(e => (Run: new[] { -1, 1 }.Any(d => e.LogicalExtent + d >= 0 && e.LogicalExtent + d < v.Extents.Length
+                    && v.Extents[e.LogicalExtent + d] is { } n && Sure(n) && n.Source == e.Source && n.Pe == e.Pe + d),
+                Right: truth[v.Footer.Uuid.ToString()][(int)e.LogicalExtent] == e.Pe))).ToList();
+        flaggedRun = (flagged.Count(f => f.Run && f.Right), flagged.Count(f => f.Run));
+        flaggedOther = (flagged.Count(f => !f.Run && f.Right), flagged.Count(f => !f.Run));
         if (Environment.GetEnvironmentVariable("CARVE_BENCH_DUMP") is not null)
         {
             // Who truly owns each PE, and who the carve gave it to: for reading why a wrong placement looked sure.
@@ -88,6 +100,8 @@ if (args is ["carve", var image])
         placedWrong = wrong,
         placedWrongFlagged = wrongFlagged,
         placedWrongSilent = wrong - wrongFlagged,
+        flaggedNextToSureRight = flaggedRun is { } fr ? $"{fr.Right}/{fr.Total}" : null,
+        flaggedOtherRight = flaggedOther is { } fo ? $"{fo.Right}/{fo.Total}" : null,
         meanConfidenceRight = rightConfidence,
         meanConfidenceWrong = wrongConfidence,
         scanSeconds = result.Timings.Scan.TotalSeconds,

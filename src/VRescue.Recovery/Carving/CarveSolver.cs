@@ -45,9 +45,10 @@ public static class CarveSolver
     /// One (slot, PE) pair. <see cref="Content"/> is what the PE's own bytes say for this slot (signatures, bitmap
     /// sectors, ext4, guest); <see cref="Score"/> adds what placed neighbours say (a run, a straddling block), which is
     /// only as good as those neighbours. <see cref="BaseScore"/>/<see cref="BaseEvidence"/> are the offer before any of
-    /// the additions, so a re-score starts from them.
+    /// the additions, so a re-score starts from them. <see cref="Before"/>/<see cref="After"/>: what the placed LE - 1 and
+    /// LE + 1 added (run, straddling block).
     /// </summary>
-    private readonly record struct Candidate(double Score, double Content, double BaseScore, string BaseEvidence, string Evidence);
+    private readonly record struct Candidate(double Score, double Content, double Before, double After, double BaseScore, string BaseEvidence, string Evidence);
 
     internal static long Key(int source, long pe) => ((long)source << 40) | pe;
 
@@ -214,13 +215,14 @@ public static class CarveSolver
         {
             var v = slot.Vdi;
             var (score, evidence) = (baseScore, baseEvidence);
-            double content = 0;
+            double content = 0, before = 0, after = 0;
             foreach (var d in (ReadOnlySpan<int>)[-1, 1])
             {
                 var n = slot.Le + d;
                 if (n >= 0 && n < v.ExtentCount && v.Extents[n] is { } ne && ne.Source == p.Source && ne.Pe == p.Pe + d)
                 {
                     score += RunBonus;
+                    (d < 0 ? ref before : ref after) += RunBonus;
                     evidence += $"; next to LE {n} at PE {ne.Pe} (one lvextend run)";
                     break;
                 }
@@ -235,6 +237,7 @@ public static class CarveSolver
                     if (Straddle(lower, first, second, extent) is { } agree)
                     {
                         score += StraddleBonus * agree;
+                        (d < 0 ? ref before : ref after) += StraddleBonus * agree;
                         evidence += $"; the block crossing into LE {Math.Max(n, slot.Le)} has its bitmap agree with the data there ({agree:P0})";
                     }
                 }
@@ -257,7 +260,7 @@ public static class CarveSolver
 
             if (!slot.Candidates.TryGetValue(k, out var old) || old.Score < score)
             {
-                slot.Candidates[k] = new Candidate(score, baseScore + content, baseScore, baseEvidence, evidence);
+                slot.Candidates[k] = new Candidate(score, baseScore + content, before, after, baseScore, baseEvidence, evidence);
             }
         }
 
@@ -423,10 +426,9 @@ public static class CarveSolver
 
                 if (certain.Contains(s))
                 {
-                    // Neighbours count once both ends are certain: a run between certain extents is two signals.
-                    var run = s.Le == 0 ? 0 : Math.Min(mine.Score - mine.Content, RunBonus + StraddleBonus);
-                    run = Neighbour(v, le, -1) || Neighbour(v, le, 1) ? run : 0;
-                    v.Extents[le] = e with { Confidence = s.Le == 0 ? 1.0 : Confidence(mine.Content + run), Evidence = [mine.Evidence], AlternativePes = null };
+                    // What a neighbour adds (run, straddling block) counts once that neighbour is certain too: two signals.
+                    var context = (Certain(v, le - 1) ? mine.Before : 0) + (Certain(v, le + 1) ? mine.After : 0);
+                    v.Extents[le] = e with { Confidence = s.Le == 0 ? 1.0 : Confidence(mine.Content + context), Evidence = [mine.Evidence], AlternativePes = null };
                     continue;
                 }
 
@@ -452,8 +454,7 @@ public static class CarveSolver
             }
         }
 
-        bool Neighbour(CarvedVdi v, long le, int d) => le + d >= 0 && le + d < v.ExtentCount && v.Extents[le] is { } e && v.Extents[le + d] is { } n
-            && n.Source == e.Source && n.Pe == e.Pe + d && slots.TryGetValue((v.Id, le + d), out var ns) && certain.Contains(ns);
+        bool Certain(CarvedVdi v, long le) => le >= 0 && le < v.ExtentCount && slots.TryGetValue((v.Id, le), out var ns) && certain.Contains(ns);
 
         // The nearest content placement in direction d is certain (a gap at the LV's end is bracketed by its end).
         bool Bracket(CarvedVdi v, long le, int d)
