@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using VRescue.Formats.Vhd;
 using VRescue.Recovery.Carving;
 using VRescue.Storage;
 
@@ -68,6 +69,26 @@ public class CarveCalibrationTests
                     if (lookalike.Contains((uuid, e.LogicalExtent)))
                     {
                         Assert.True(flagged, $"{uuid} LE {e.LogicalExtent} looks like another VDI's extent but is reported sure: {Describe(e)}");
+                    }
+                }
+            }
+
+            // Wrong data that is exported is marked where the guest sees it: every block in a wrong extent is a guessed range.
+            var byId = result.Vdis.ToDictionary(v => v.Id);
+            foreach (var (uuid, pes) in layout.Truth)
+            {
+                var v = found[uuid];
+                var guessed = CarveOutput.GuessedRanges(v, byId, result.ExtentSizeBytes).Select(r => r.OffsetBytes).ToHashSet();
+                var blockBytes = (long)v.Header.BlockSizeBytes;
+                foreach (var e in v.Extents.OfType<CarvedExtent>().Where(e => e.Pe != pes[(int)e.LogicalExtent]))
+                {
+                    for (var b = 0; b < v.Bat.Length; b++)
+                    {
+                        var start = v.Bat[b] * 512L;
+                        if (v.Bat[b] != VhdBat.Unallocated && start / result.ExtentSizeBytes <= e.LogicalExtent && (start + 512 + blockBytes - 1) / result.ExtentSizeBytes >= e.LogicalExtent)
+                        {
+                            Assert.True(guessed.Contains(b * blockBytes), $"{uuid} block {b} lies in wrong LE {e.LogicalExtent} but is not a guessed range");
+                        }
                     }
                 }
             }
