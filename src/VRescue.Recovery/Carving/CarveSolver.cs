@@ -13,10 +13,12 @@ namespace VRescue.Recovery.Carving;
 /// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent, nearest the allocator's hint.</item>
 /// <item>Best-first over all candidates of all VDIs at once (a priority queue, O(E log E)): the strongest
 /// remaining (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend
-/// takes consecutive free extents). An extent whose runner-up was as good is reported with both PEs.</item>
+/// takes consecutive free extents).</item>
 /// <item>Extents without content evidence (inflated space past the data, extents holding only the end of a
 /// block) are placed by LVM's allocator rule: the free PEs between the placed neighbours, lowest first; an
 /// exact fit is evidence, slack is reported as ambiguity.</item>
+/// <item>Confidence against the rivals (<see cref="Calibrate"/>): sure only when the content tells the placement apart
+/// from every other PE and every other extent; otherwise a guess, reported with the rival PEs.</item>
 /// </list>
 /// </summary>
 public static class CarveSolver
