@@ -22,43 +22,11 @@ if (args is ["make", var path, var n, var v, ..])
     }
 
     // Each VDI: inflated leaf of (extents / vdis) extents; LVs grow round-robin by 1-3 extents (lvextend runs).
-    var per = Math.Max(4, extents / vdis);
-    var virtualBytes = ((per * pv.ExtentBytes) - 4_329_472 - (per * 2048) - pv.ExtentBytes) / (2L << 20) * (2L << 20);
-    var count = pv.InflatedExtents(virtualBytes);
-    var maps = Enumerable.Range(0, vdis).Select(_ => new List<long>()).ToList();
-    var rnd = new Random(42);
-    long next = 0;
-    for (var i = 0; i < vdis; i++)
-    {
-        maps[i].Add(next++);
-        maps[i].Add(next++);
-    }
-
-    while (maps.Any(m => m.Count < count) && next < extents)
-    {
-        for (var i = 0; i < vdis && next < extents; i++)
-        {
-            for (var k = rnd.Next(1, 4); k > 0 && maps[i].Count < count && next < extents; k--)
-            {
-                maps[i].Add(next++);
-            }
-        }
-    }
-
-    var blocks = (int)(virtualBytes / (2L << 20));
-    for (var i = 0; i < vdis; i++)
-    {
-        if (maps[i].Count == count)
-        {
-            var seed = i;
-            pv.WriteVhd(Write, new Guid(i + 1, 0, 0, new byte[8]), virtualBytes, maps[i], blocks, k => (k + seed) % 3 == 0);
-        }
-    }
+    var layout = pv.WriteInterleaved(Write, extents, vdis);
 
     // The truth the carve is scored against: each complete VDI's footer uuid and the PE of every logical extent.
-    File.WriteAllText(path + ".truth.json", JsonSerializer.Serialize(Enumerable.Range(0, vdis).Where(i => maps[i].Count == count)
-        .ToDictionary(i => new Guid(i + 1, 0, 0, new byte[8]).ToString(), i => maps[i])));
-    Console.WriteLine($"{{\"extents\":{extents},\"vdis\":{vdis},\"lvExtents\":{count},\"blocksPerVdi\":{blocks}}}");
+    File.WriteAllText(path + ".truth.json", JsonSerializer.Serialize(layout.Truth.ToDictionary(t => t.Key.ToString(), t => t.Value)));
+    Console.WriteLine($"{{\"extents\":{extents},\"vdis\":{vdis},\"lvExtents\":{layout.LvExtents},\"blocksPerVdi\":{layout.BlocksPerVdi}}}");
     return 0;
 }
 
@@ -73,7 +41,8 @@ if (args is ["carve", var image])
     // Scored against the generator's truth when it is there: a placement is right when it names the PE the generator used.
     var truthPath = image + ".truth.json";
     var truth = File.Exists(truthPath) ? JsonSerializer.Deserialize<Dictionary<string, List<long>>>(File.ReadAllText(truthPath))! : null;
-    int? right = null, wrong = null, wrongFlagged = null;
+    int? right = null, rightSure = null, wrong = null, wrongFlagged = null;
+    (int Right, int Total)? flaggedRun = null, flaggedOther = null;
     double? rightConfidence = null, wrongConfidence = null;
     if (truth is not null)
     {
@@ -82,8 +51,40 @@ if (args is ["carve", var image])
         var ok = placements.Where(p => p.Want == p.E.Pe).Select(p => p.E).ToList();
         var bad = placements.Where(p => p.Want != p.E.Pe).Select(p => p.E).ToList();
         (right, wrong) = (ok.Count, bad.Count);
-        // A wrong placement is "flagged" when the carve itself says not to trust it: ambiguous, or confidence under 0.5.
+        // A placement is "flagged" when the carve itself says not to trust it: ambiguous, or confidence under 0.5. A wrong
+        // one that is not flagged is silent (exported as if sure); a right one that is not flagged is "sure".
         wrongFlagged = bad.Count(e => e.Ambiguous || e.Confidence < 0.5);
+        rightSure = ok.Count(e => !e.Ambiguous && e.Confidence >= 0.5);
+
+        // How good the flagged guesses are, apart by whether the PE continues a run from a sure neighbour in the same LV:
+        // what the export policy for ambiguous extents (README) is measured on.
+        static bool Sure(CarvedExtent? e) => e is { Ambiguous: false, Confidence: >= 0.5 };
+        var flagged = result.Vdis.Where(v => truth.ContainsKey(v.Footer.Uuid.ToString())).SelectMany(v => v.Extents.OfType<CarvedExtent>()
+            .Where(e => !e.Filler && !Sure(e))
+            .Select(e => (Run: new[] { -1, 1 }.Any(d => e.LogicalExtent + d >= 0 && e.LogicalExtent + d < v.Extents.Length
+                    && v.Extents[e.LogicalExtent + d] is { } n && Sure(n) && n.Source == e.Source && n.Pe == e.Pe + d),
+                Right: truth[v.Footer.Uuid.ToString()][(int)e.LogicalExtent] == e.Pe))).ToList();
+        flaggedRun = (flagged.Count(f => f.Run && f.Right), flagged.Count(f => f.Run));
+        flaggedOther = (flagged.Count(f => !f.Run && f.Right), flagged.Count(f => !f.Run));
+        if (Environment.GetEnvironmentVariable("CARVE_BENCH_DUMP") is not null)
+        {
+            // Who truly owns each PE, and who the carve gave it to: for reading why a wrong placement looked sure.
+            var truthOwner = truth.SelectMany(t => t.Value.Select((pe, le) => (pe, who: $"{t.Key[..8]} LE {le}"))).ToDictionary(x => x.pe, x => x.who);
+            var carvedOwner = result.Vdis.SelectMany(d => d.Extents.OfType<CarvedExtent>().Select(e => (e.Pe, who: $"{d.Footer.Uuid.ToString()[..8]} LE {e.LogicalExtent} ({e.Confidence:0.00}{(e.Ambiguous ? " amb" : "")})")))
+                .ToDictionary(x => x.Pe, x => x.who);
+            foreach (var d in result.Vdis.Where(d => truth.ContainsKey(d.Footer.Uuid.ToString())))
+            {
+                foreach (var e in d.Extents.OfType<CarvedExtent>().Where(e => !e.Filler && !e.Ambiguous && e.Confidence >= 0.5))
+                {
+                    var want = truth[d.Footer.Uuid.ToString()][(int)e.LogicalExtent];
+                    if (want != e.Pe)
+                    {
+                        Console.Error.WriteLine($"SILENT {d.Footer.Uuid.ToString()[..8]} LE {e.LogicalExtent}: PE {e.Pe} (truly {truthOwner.GetValueOrDefault(e.Pe, "none")}), truth PE {want} (carved to {carvedOwner.GetValueOrDefault(want, "nobody")}) conf {e.Confidence:0.00}\n    {string.Join("\n    ", e.Evidence)}");
+                    }
+                }
+            }
+        }
+
         rightConfidence = ok.Count > 0 ? Math.Round(ok.Average(e => e.Confidence), 2) : null;
         wrongConfidence = bad.Count > 0 ? Math.Round(bad.Average(e => e.Confidence), 2) : null;
     }
@@ -95,8 +96,12 @@ if (args is ["carve", var image])
         slots,
         placed,
         placedRight = right,
+        placedRightSure = rightSure,
         placedWrong = wrong,
         placedWrongFlagged = wrongFlagged,
+        placedWrongSilent = wrong - wrongFlagged,
+        flaggedNextToSureRight = flaggedRun is { } fr ? $"{fr.Right}/{fr.Total}" : null,
+        flaggedOtherRight = flaggedOther is { } fo ? $"{fo.Right}/{fo.Total}" : null,
         meanConfidenceRight = rightConfidence,
         meanConfidenceWrong = wrongConfidence,
         scanSeconds = result.Timings.Scan.TotalSeconds,

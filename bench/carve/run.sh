@@ -10,6 +10,7 @@ mkdir -p "$W"
 dotnet build "$HERE/CarveBench.csproj" -c Release -o "$W/bin" --nologo -v q -clp:ErrorsOnly >/dev/null
 B=(dotnet "$W/bin/CarveBench.dll")
 
+echo "== load: $(uptime)"   # the machine may be shared: timings mean little without it
 echo "== scan vs dd: 4 GiB dense image (random data + 120 interleaved VHD LVs)"
 img=$W/dense.img
 if [[ ! -f $img ]]; then
@@ -32,3 +33,4 @@ for n in 2500 5000 10000 20000; do
   echo "extents $n vdis $v: $("${B[@]}" carve "$s")"
   rm -f "$s"
 done
+echo "== load: $(uptime)"

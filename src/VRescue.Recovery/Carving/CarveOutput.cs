@@ -26,6 +26,7 @@ public sealed record CarveManifestVdi(
     string? RawSha256,
     bool Partial,
     IReadOnlyList<CarveManifestRange> UnreadableRanges,
+    IReadOnlyList<CarveManifestRange> GuessedRanges,
     double MinConfidence,
     IReadOnlyList<CarveManifestExtent> Extents,
     IReadOnlyList<Finding> Findings,
@@ -122,6 +123,7 @@ public static class CarveOutput
         {
             cancel.ThrowIfCancellationRequested();
             var unreadable = UnreadableRanges(v, byId, result.ExtentSizeBytes);
+            var guessed = GuessedRanges(v, byId, result.ExtentSizeBytes);
             string? file = null, sha = null;
             var findings = new List<Finding>(v.Findings);
             if (exportRaw)
@@ -141,7 +143,7 @@ public static class CarveOutput
             entries.Add(new CarveManifestVdi(
                 v.LvName, v.Footer.Uuid.ToString("D"), v.VdiUuid?.ToString("D"), v.Footer.DiskType.ToString().ToLowerInvariant(), v.Footer.Hidden != 0,
                 v.ParentLvName, (long)Math.Min(v.Footer.CurrentSizeBytes, long.MaxValue), v.ExtentCount, IncludeInVg(v), file, sha,
-                unreadable.Count > 0, unreadable,
+                unreadable.Count > 0, unreadable, guessed,
                 v.Extents.Length == 0 ? 0 : v.Extents.Min(e => e?.Confidence ?? 0),
                 v.Extents.Select((e, le) => e is null
                     ? new CarveManifestExtent(le, -1, -1, 0, false, ["unplaced"], null)
@@ -297,7 +299,24 @@ public static class CarveOutput
         return LvmUuid.Format(new string(chars));
     }
 
-    internal static List<CarveManifestRange> UnreadableRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size)
+    /// <summary>Below this confidence, or with rival PEs, a placed extent is a guess (CarveSolver: no certain evidence).</summary>
+    public const double GuessConfidence = 0.5;
+
+    /// <summary>Guest ranges (the chain's blocks) read from unplaced logical extents: zeros in the export.</summary>
+    internal static List<CarveManifestRange> UnreadableRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size) =>
+        BlockRanges(v, byId, size, (cur, b, le, e) => e is null ? $"{cur.LvName}: block {b} lies in unplaced logical extent {le}" : null);
+
+    /// <summary>
+    /// Guest ranges read from extents placed on a guess (ambiguous or under <see cref="GuessConfidence"/>): exported with
+    /// the solver's best choice, which may be another LV's data, so the guest ranges to distrust are listed with the PEs.
+    /// </summary>
+    internal static List<CarveManifestRange> GuessedRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size) =>
+        BlockRanges(v, byId, size, (cur, b, le, e) => e is not null && (e.Ambiguous || e.Confidence < GuessConfidence)
+            ? $"{cur.LvName}: block {b} lies in logical extent {le}, placed at PE {e.Pe} on a guess (confidence {e.Confidence:0.00}"
+              + (e.Ambiguous ? $"; PE(s) {string.Join(", ", e.AlternativePes!)} fit as well)" : ")")
+            : null);
+
+    private static List<CarveManifestRange> BlockRanges(CarvedVdi v, Dictionary<int, CarvedVdi> byId, long size, Func<CarvedVdi, int, long, CarvedExtent?, string?> reason)
     {
         var ranges = new List<CarveManifestRange>();
         var hops = 0;
@@ -316,9 +335,9 @@ public static class CarveOutput
                 var end = start + 512 + blockBytes;
                 for (var le = start / size; le <= (end - 1) / size && le < extentCount; le++)
                 {
-                    if (cur.Extents[le] is null)
+                    if (reason(cur, b, le, cur.Extents[le]) is { } why)
                     {
-                        ranges.Add(new CarveManifestRange(b * blockBytes, blockBytes, $"{cur.LvName}: block {b} lies in unplaced logical extent {le}"));
+                        ranges.Add(new CarveManifestRange(b * blockBytes, blockBytes, why));
                         break;
                     }
                 }

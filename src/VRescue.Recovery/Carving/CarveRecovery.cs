@@ -151,6 +151,13 @@ public static class CarveRecovery
             warnings.Add($"{unreadable.Count} guest range(s) lie in extents that were not found (overwritten or unplaced) and were written as zeros");
         }
 
+        var guessed = CarveOutput.GuessedRanges(v, byId, r.ExtentSizeBytes);
+        if (guessed.Count > 0)
+        {
+            warnings.Add($"{guessed.Count} guest block(s) ({guessed.Sum(g => g.LengthBytes)} bytes, first at guest offset {guessed.Min(g => g.OffsetBytes)}) lie in extents placed on a guess "
+                + $"(ambiguous or confidence < {CarveOutput.GuessConfidence:0.0}): they may hold another LV's data");
+        }
+
         return entry with
         {
             File = file,

@@ -88,6 +88,57 @@ public sealed class CarveSyntheticPv(long extentBytes = 4L << 20)
         Lv((pes.Count * ExtentBytes) - 512, f);
     }
 
+    /// <summary>
+    /// The solver benchmark's layout (bench/carve): <paramref name="vdis"/> inflated leaves of about
+    /// <paramref name="extents"/> / <paramref name="vdis"/> extents each; LE 0 and 1 of every VDI side by side (one
+    /// lvcreate), then the LVs grow round robin by 1-3 extents (lvextend runs, seeded) until they are full or the PV
+    /// ends. Only complete VDIs are written; block k of VDI i is partial when <paramref name="partial"/>(i, k) (default:
+    /// every third block, shifted by i). Returns the truth: footer uuid -> PE of each logical extent.
+    /// </summary>
+    public CarveSyntheticLayout WriteInterleaved(Action<long, ReadOnlySpan<byte>> write, long extents, int vdis, Func<int, int, bool>? partial = null, int seed = 42)
+    {
+        partial ??= (i, k) => (k + i) % 3 == 0;
+        var per = Math.Max(4, extents / vdis);
+        var virtualBytes = ((per * ExtentBytes) - 4_329_472 - (per * 2048) - ExtentBytes) / (2L << 20) * (2L << 20);
+        var count = InflatedExtents(virtualBytes);
+        var maps = Enumerable.Range(0, vdis).Select(_ => new List<long>()).ToList();
+        var rnd = new Random(seed);
+        long next = 0;
+        for (var i = 0; i < vdis; i++)
+        {
+            maps[i].Add(next++);
+            maps[i].Add(next++);
+        }
+
+        while (maps.Any(m => m.Count < count) && next < extents)
+        {
+            for (var i = 0; i < vdis && next < extents; i++)
+            {
+                for (var k = rnd.Next(1, 4); k > 0 && maps[i].Count < count && next < extents; k--)
+                {
+                    maps[i].Add(next++);
+                }
+            }
+        }
+
+        var blocks = (int)(virtualBytes / (2L << 20));
+        var truth = new Dictionary<Guid, IReadOnlyList<long>>();
+        var uuids = new List<Guid>();
+        for (var i = 0; i < vdis; i++)
+        {
+            var uuid = new Guid(i + 1, 0, 0, new byte[8]);
+            uuids.Add(uuid);
+            if (maps[i].Count == count)
+            {
+                var vdi = i;
+                WriteVhd(write, uuid, virtualBytes, maps[i], blocks, k => partial(vdi, k));
+                truth[uuid] = maps[i];
+            }
+        }
+
+        return new CarveSyntheticLayout(count, blocks, uuids, truth);
+    }
+
     /// <summary>A memory PV of <paramref name="peCount"/> extents and its writer.</summary>
     public static (byte[] Bytes, Action<long, ReadOnlySpan<byte>> Write) Memory(long peCount, long extentBytes = 4L << 20)
     {
@@ -95,3 +146,7 @@ public sealed class CarveSyntheticPv(long extentBytes = 4L << 20)
         return (bytes, (o, b) => b.CopyTo(bytes.AsSpan((int)o)));
     }
 }
+
+/// <summary>What <see cref="CarveSyntheticPv.WriteInterleaved"/> wrote: LV size, blocks per VDI, uuid of VDI i, and the
+/// PE of every logical extent of each complete VDI (by footer uuid).</summary>
+public sealed record CarveSyntheticLayout(long LvExtents, int BlocksPerVdi, IReadOnlyList<Guid> Uuids, IReadOnlyDictionary<Guid, IReadOnlyList<long>> Truth);
