@@ -2,7 +2,7 @@
 // Scan-only timing for the carve (bench/carve/SCAN.md): the two parts of Carver's "scan" phase, apart.
 //   ScanBench IMAGE [PE_START_BYTES]   prints one JSON line: probeSeconds = CarveCurrentVgReader.Read (the
 //                                      current-metadata probe Carver runs first), scanSeconds = CarveScanner.Scan
-//                                      of every extent (the read and per-extent analysis), in that order, as Carver;
+//                                      of every extent (the read and per-extent analysis), one after the other;
 //                                      scanCpuSeconds = user + system CPU of the process during the extent scan.
 using System.Diagnostics;
 using System.Text.Json;
