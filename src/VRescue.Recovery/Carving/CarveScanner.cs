@@ -137,7 +137,7 @@ public static partial class CarveScanner
 
     /// <summary>The evidence of one extent's bytes (pure; exposed for tests).</summary>
     // Fully optimised from the first call (here and in the per-extent helpers): a scan of a few GiB is over before
-    // tiered JIT promotes these loops, and tier-0 code doubles the analysis time.
+    // tiered JIT promotes these loops, and tier-0 code took three times as long (bench/carve/SCAN.md).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static CarvePe Analyse(ReadOnlySpan<byte> extent, int sourceIndex, long pe, long offsetBytes)
     {
