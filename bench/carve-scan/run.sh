@@ -4,7 +4,8 @@
 # `dd if=IMAGE of=/dev/null bs=4M`, `CarveBench carve` (Carver's scanSeconds) and ScanBench (the current-metadata
 # probe and the extent scan timed apart), RUNS times, warm page cache; prints each run and min / median.
 # ratio = dd seconds / scan seconds = scan throughput / dd throughput (goal >= 0.9).
-# usage: bench/carve-scan/run.sh [WORKDIR] [RUNS]   (default /tmp/vrescue-carve-scan, 7 runs; needs ~4 GiB free)
+# COLD=1 (root): drop the page cache before every timed command instead, so both read the disk.
+# usage: [COLD=1] bench/carve-scan/run.sh [WORKDIR] [RUNS]   (default /tmp/vrescue-carve-scan, 7 runs; needs ~4 GiB free)
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 W=${1:-/tmp/vrescue-carve-scan}
@@ -17,15 +18,16 @@ if [[ ! -f $img ]]; then
   dd if=/dev/urandom of="$img" bs=4M count=1027 status=none
   dotnet "$W/carve-bin/CarveBench.dll" make "$img" 1024 120 >/dev/null
 fi
-cat "$img" >/dev/null
+cold() { if [[ ${COLD:-0} == 1 ]]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi; }
+[[ ${COLD:-0} == 1 ]] || cat "$img" >/dev/null
 field() { grep -o "\"$1\":[0-9.eE+-]*" | cut -d: -f2; }
 echo "load before: $(uptime)"
 rows=()
 for run in $(seq 1 "$RUNS"); do
-  t0=$(date +%s.%N); dd if="$img" of=/dev/null bs=4M status=none; t1=$(date +%s.%N)
+  cold; t0=$(date +%s.%N); dd if="$img" of=/dev/null bs=4M status=none; t1=$(date +%s.%N)
   dd_s=$(echo "$t1 - $t0" | bc)
-  carve=$(dotnet "$W/carve-bin/CarveBench.dll" carve "$img" | field scanSeconds)
-  only=$(dotnet "$W/scan-bin/ScanBench.dll" "$img")
+  cold; carve=$(dotnet "$W/carve-bin/CarveBench.dll" carve "$img" | field scanSeconds)
+  cold; only=$(dotnet "$W/scan-bin/ScanBench.dll" "$img")
   probe=$(echo "$only" | field probeSeconds)
   scan=$(echo "$only" | field scanSeconds)
   rows+=("$dd_s $carve $probe $scan")
