@@ -387,6 +387,7 @@ public static class CarveSolver
             }
 
             var bounds = open.Select(s => s.Vdi).Distinct().ToDictionary(v => v.Id, PlacedNeighbours);
+            var windows = open.Select(s => s.Vdi).Distinct().ToDictionary(v => v.Id, Windows);
             var swept = new Dictionary<int, long>();
             foreach (var group in open.GroupBy(s => s.Le).OrderBy(g => g.Key))
             {
@@ -412,7 +413,13 @@ public static class CarveSolver
                     }
 
                     var best = free.Max(c => c.Content);
+                    var (wlo, whi) = (windows[v.Id].Lo[le], windows[v.Id].Hi[le]);
                     var tier = free.Where(c => c.Content >= best - margin && inOrder(c.Key)).Select(c => c.Key).ToList();
+                    if (wlo <= whi && tier.Any(k => k >= wlo && k <= whi))
+                    {
+                        tier = tier.Where(k => k >= wlo && k <= whi).ToList();
+                    }
+
                     var anchor = lower >= 0 && v.Extents[lower] is { } a ? Key(a.Source, a.Pe + (le - lower)) : -1;
                     var state = new SweepSlot(s, anchor, hint, tier);
                     entries.AddRange(tier.Select(k => (k, state)));
@@ -468,6 +475,33 @@ public static class CarveSolver
                     Prepare(st.Slot, st.Hint, null);
                 }
             }
+        }
+
+        // Per LE of v, the PEs (as keys) an increasing path through its placed extents and its slots' fitting PEs can use:
+        // the lowest reachable from below and the highest reachable from above (a slot without fitting PEs takes any PE).
+        // A candidate outside its window leaves a later or earlier LE of the same LV no PE in order (arc consistency on the
+        // chain); O(LEs log C) per VDI.
+        (long[] Lo, long[] Hi) Windows(CarvedVdi v)
+        {
+            var lo = new long[v.ExtentCount];
+            var hi = new long[v.ExtentCount];
+            var last = long.MinValue / 2;
+            for (long le = 0; le < v.ExtentCount; le++)
+            {
+                lo[le] = v.Extents[le] is { } e ? Key(e.Source, e.Pe)
+                    : slots.TryGetValue((v.Id, le), out var s) && s.Fitting is { Count: > 0 } f && FirstAbove(f, last) is { } k ? k : last + 1;
+                last = lo[le];
+            }
+
+            last = long.MaxValue / 2;
+            for (var le = v.ExtentCount - 1; le >= 0; le--)
+            {
+                hi[le] = v.Extents[le] is { } e ? Key(e.Source, e.Pe)
+                    : slots.TryGetValue((v.Id, le), out var s) && s.Fitting is { Count: > 0 } f && LastBelow(f, last) is { } k ? k : last - 1;
+                last = hi[le];
+            }
+
+            return (lo, hi);
         }
 
         // What the PE's own bytes say for the slot (the score Offer gives before any neighbour's run or straddling block).
@@ -857,6 +891,32 @@ public static class CarveSolver
         var exp = slot.Expected!.Count;
         var extra = p.Bitmaps.Count - exp;
         return ContentScore + (0.05 * Math.Min(exp, 4)) - (0.01 * Math.Min(slot.Fitting!.Count - 1, 5)) - (0.35 * Math.Min(extra, 2));
+    }
+
+    /// <summary>The smallest key above <paramref name="key"/> among <paramref name="sorted"/> (in key order), null when none.</summary>
+    private static long? FirstAbove(List<CarvePe> sorted, long key)
+    {
+        int lo = 0, hi = sorted.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            (lo, hi) = Key(sorted[mid].Source, sorted[mid].Pe) <= key ? (mid + 1, hi) : (lo, mid);
+        }
+
+        return lo < sorted.Count ? Key(sorted[lo].Source, sorted[lo].Pe) : null;
+    }
+
+    /// <summary>The largest key below <paramref name="key"/> among <paramref name="sorted"/> (in key order), null when none.</summary>
+    private static long? LastBelow(List<CarvePe> sorted, long key)
+    {
+        int lo = 0, hi = sorted.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            (lo, hi) = Key(sorted[mid].Source, sorted[mid].Pe) < key ? (mid + 1, hi) : (lo, mid);
+        }
+
+        return lo > 0 ? Key(sorted[lo - 1].Source, sorted[lo - 1].Pe) : null;
     }
 
     /// <summary>Per LE: the nearest placed LE below (-1 when none) and above (<see cref="CarvedVdi.ExtentCount"/> when none).</summary>
