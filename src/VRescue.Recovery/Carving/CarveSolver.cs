@@ -10,10 +10,15 @@ namespace VRescue.Recovery.Carving;
 /// <item>Candidates with content evidence: the head (LE 0), the batmap extent (LE 1: <c>tdbatmap</c> whose bits fit
 /// the BAT and whose checksum holds), the tail (footer with the same uuid at extent end - 512), and every extent
 /// whose bitmap sectors the BAT predicts (positions on the 4 KiB grid, full blocks all 0xFF per the batmap).
-/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent, nearest the allocator's hint.</item>
-/// <item>Best-first over all candidates of all VDIs at once (a priority queue, O(E log E)): the strongest
-/// remaining (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend
-/// takes consecutive free extents).</item>
+/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent are scored, nearest the allocator's hint.</item>
+/// <item>Signatures best-first over all VDIs at once (a priority queue, O(E log E)): the strongest remaining
+/// (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend takes
+/// consecutive free extents).</item>
+/// <item>Bitmap extents by an allocator sweep (<c>Sweep</c>): content-unique ones first, then LE by LE over all VDIs,
+/// the fitting PEs in increasing order, each to the slot lvm2 would have served (a run it continues, then the slot with
+/// no later PE left, then the one whose extents so far end first), within the window an increasing path through the
+/// LV's placed extents allows. Lookalikes (the same bitmap sectors in LE j of many VDIs) are told apart by order
+/// only: still guesses for <see cref="Calibrate"/>. What the sweep leaves goes best-first.</item>
 /// <item>Extents without content evidence (inflated space past the data, extents holding only the end of a
 /// block) are placed by LVM's allocator rule: the free PEs between the placed neighbours, lowest first; an
 /// exact fit is evidence, slack is reported as ambiguity.</item>
