@@ -10,7 +10,7 @@ namespace VRescue.Recovery.Carving;
 /// <item>Candidates with content evidence: the head (LE 0), the batmap extent (LE 1: <c>tdbatmap</c> whose bits fit
 /// the BAT and whose checksum holds), the tail (footer with the same uuid at extent end - 512), and every extent
 /// whose bitmap sectors the BAT predicts (positions on the 4 KiB grid, full blocks all 0xFF per the batmap).
-/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent are scored, nearest the allocator's hint.</item>
+/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent are offered, nearest the allocator's hint or choice.</item>
 /// <item>Signatures best-first over all VDIs at once (a priority queue, O(E log E)): the strongest remaining
 /// (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend takes
 /// consecutive free extents).</item>
@@ -550,7 +550,7 @@ public static class CarveSolver
     /// never lifts a placement over an equal rival: it ties to a neighbour that may be a guess itself, and a guess
     /// chained along a run made whole runs of another VDI look certain (bench/carve). Least fixpoint: heads are certain,
     /// and each certain placement can only dismiss rivals of others, so a worklist settles it in O(candidates).
-    /// Placements left with rivals keep their PE (the allocator's proximity choice) but are reported: ambiguous with
+    /// Placements left with rivals keep their PE (the allocator sweep's choice) but are reported: ambiguous with
     /// the rival PEs, confidence under 0.5. Allocator-gap fills are certain only between certain neighbours.
     /// </summary>
     private static void Calibrate(IReadOnlyList<CarvedVdi> vdis, Dictionary<(int Vdi, long Le), Slot> slots,
