@@ -85,6 +85,23 @@ if (args is ["carve", var image])
             }
         }
 
+        if (Environment.GetEnvironmentVariable("CARVE_BENCH_BY_LE") is not null)
+        {
+            // Right / wrong / unplaced per LE index over the scored VDIs: where along the LVs placement goes astray.
+            var scored = result.Vdis.Where(d => truth.ContainsKey(d.Footer.Uuid.ToString())).ToList();
+            for (var le = 0; le < scored.Max(d => d.Extents.Length); le++)
+            {
+                int r = 0, w = 0, u = 0;
+                foreach (var d in scored.Where(d => le < d.Extents.Length))
+                {
+                    var want = truth[d.Footer.Uuid.ToString()][le];
+                    _ = d.Extents[le] is not { } e ? u++ : e.Pe == want ? r++ : w++;
+                }
+
+                Console.Error.WriteLine($"LE {le}: right {r} wrong {w} unplaced {u}");
+            }
+        }
+
         rightConfidence = ok.Count > 0 ? Math.Round(ok.Average(e => e.Confidence), 2) : null;
         wrongConfidence = bad.Count > 0 ? Math.Round(bad.Average(e => e.Confidence), 2) : null;
     }

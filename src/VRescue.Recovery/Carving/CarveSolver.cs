@@ -10,10 +10,15 @@ namespace VRescue.Recovery.Carving;
 /// <item>Candidates with content evidence: the head (LE 0), the batmap extent (LE 1: <c>tdbatmap</c> whose bits fit
 /// the BAT and whose checksum holds), the tail (footer with the same uuid at extent end - 512), and every extent
 /// whose bitmap sectors the BAT predicts (positions on the 4 KiB grid, full blocks all 0xFF per the batmap).
-/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent, nearest the allocator's hint.</item>
-/// <item>Best-first over all candidates of all VDIs at once (a priority queue, O(E log E)): the strongest
-/// remaining (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend
-/// takes consecutive free extents).</item>
+/// At most <see cref="CarveOptions.MaxCandidatesPerExtent"/> per extent are offered, nearest the allocator's hint or choice.</item>
+/// <item>Signatures best-first over all VDIs at once (a priority queue, O(E log E)): the strongest remaining
+/// (extent, PE) pair is taken if both are free; placing LE j at PE p raises LE j±1 at PE p±1 (lvextend takes
+/// consecutive free extents).</item>
+/// <item>Bitmap extents by an allocator sweep (<c>Sweep</c>): content-unique ones first, then LE by LE over all VDIs,
+/// the fitting PEs in increasing order, each to the slot lvm2 would have served (a run it continues, then the slot with
+/// no later PE left, then the one whose extents so far end first), within the window an increasing path through the
+/// LV's placed extents allows. Lookalikes (the same bitmap sectors in LE j of many VDIs) are told apart by order
+/// only: still guesses for <see cref="Calibrate"/>. What the sweep leaves goes best-first.</item>
 /// <item>Extents without content evidence (inflated space past the data, extents holding only the end of a
 /// block) are placed by LVM's allocator rule: the free PEs between the placed neighbours, lowest first; an
 /// exact fit is evidence, slack is reported as ambiguity.</item>
@@ -41,6 +46,23 @@ public static class CarveSolver
         public long Le { get; } = le;
         public List<ushort>? Expected { get; set; }
         public Dictionary<long, Candidate> Candidates { get; } = [];
+
+        /// <summary>Phase 2: every free PE whose bitmap sectors fit <see cref="Expected"/>, in PE order; offered in the sweep.</summary>
+        public List<CarvePe>? Fitting { get; set; }
+
+        public bool FullKnown { get; set; }
+    }
+
+    /// <summary>A slot in the allocator sweep: where its extents so far put it (the lower anchor), and its free in-order PEs.</summary>
+    private sealed class SweepSlot(Slot slot, long anchor, long hint, List<long> tier)
+    {
+        public Slot Slot { get; } = slot;
+        public long Anchor { get; } = anchor;
+        public long Hint { get; } = hint;
+        public List<long> Tier { get; } = tier;
+
+        /// <summary>Index of the last PE of <see cref="Tier"/> not known to be taken.</summary>
+        public int Last { get; set; } = tier.Count - 1;
     }
 
     /// <summary>
@@ -150,6 +172,7 @@ public static class CarveSolver
         Drain();
 
         // Phase 2: every other extent with bitmap sectors, now with full/partial per block from the placed batmap.
+        var open = new List<Slot>();
         foreach (var v in vdis)
         {
             cancel.ThrowIfCancellationRequested();
@@ -165,20 +188,17 @@ public static class CarveSolver
                 }
 
                 slot.Expected = exp;
-                var fitting = cands.Where(p => !owner.ContainsKey(Key(p.Source, p.Pe)) && Fits(exp, p, out var flagsAgree) && flagsAgree).ToList();
-                foreach (var p in fitting)
-                {
-                    // More predicted bitmap sectors matched is more evidence; many equally fitting PEs is less.
-                    // Bitmap-like sectors the BAT does not predict here count against (another VHD's block grid).
-                    var extra = p.Bitmaps.Count - exp.Count;
-                    var score = ContentScore + (0.05 * Math.Min(exp.Count, 4)) - (0.01 * Math.Min(fitting.Count - 1, 5)) - (0.35 * Math.Min(extra, 2));
-                    Offer(slot, p, score, $"{exp.Count} bitmap sector(s) at the offsets the BAT predicts" + (full is not null ? ", full/partial as the batmap says" : "")
-                        + $" ({fitting.Count} PE(s) fit)");
-                }
-
-                Trim(slot, v.Head.Pe + le, options.MaxCandidatesPerExtent);
-                Enqueue(slot);
+                // Offered in the sweep, where the PEs the allocator could have used for this LE are known (byPosition is in PE order).
+                slot.Fitting = cands.Where(p => !owner.ContainsKey(Key(p.Source, p.Pe)) && Fits(exp, p, out var flagsAgree) && flagsAgree).ToList();
+                slot.FullKnown = full is not null;
+                open.Add(slot);
             }
+        }
+
+        Sweep(open);
+        foreach (var slot in open.Where(s => s.Vdi.Extents[s.Le] is null))
+        {
+            Enqueue(slot);
         }
 
         Drain();
@@ -287,40 +307,235 @@ public static class CarveSolver
                     continue;
                 }
 
-                // Provisional: Calibrate sets confidence and alternatives once every extent is placed.
-                v.Extents[slot.Le] = new CarvedExtent(slot.Le, source, pe, slot.Le == 0 ? 1.0 : Confidence(score), [evidence]);
-                owner[key] = (v, slot.Le);
-                foreach (var d in (ReadOnlySpan<int>)[-1, 1])
+                Place(slot, source, pe, score, evidence);
+            }
+        }
+
+        void Place(Slot slot, int source, long pe, double score, string evidence)
+        {
+            var v = slot.Vdi;
+            // Provisional: Calibrate sets confidence and alternatives once every extent is placed.
+            v.Extents[slot.Le] = new CarvedExtent(slot.Le, source, pe, slot.Le == 0 ? 1.0 : Confidence(score), [evidence]);
+            owner[Key(source, pe)] = (v, slot.Le);
+            foreach (var d in (ReadOnlySpan<int>)[-1, 1])
+            {
+                var nle = slot.Le + d;
+                var npe = pe + d;
+                if (nle < 0 || nle >= v.ExtentCount || npe < 0 || v.Extents[nle] is not null || !slots.TryGetValue((v.Id, nle), out var ns))
                 {
-                    var nle = slot.Le + d;
-                    var npe = pe + d;
-                    if (nle < 0 || nle >= v.ExtentCount || npe < 0 || v.Extents[nle] is not null || !slots.TryGetValue((v.Id, nle), out var ns))
+                    continue;
+                }
+
+                // Re-score the neighbour's candidates now that this extent is fixed (run and straddling block).
+                foreach (var (ck, c) in ns.Candidates.ToList())
+                {
+                    if (owner.ContainsKey(ck) || c.Score >= HeadScore)
                     {
                         continue;
                     }
 
-                    // Re-score the neighbour's candidates now that this extent is fixed (run and straddling block).
-                    foreach (var (ck, c) in ns.Candidates.ToList())
+                    var cp = pes[(int)(ck >> 40)][ck & ((1L << 40) - 1)];
+                    var before = ns.Candidates[ck].Score;
+                    ns.Candidates.Remove(ck);
+                    Offer(ns, cp, c.BaseScore, c.BaseEvidence);
+                    if (!ns.Candidates.TryGetValue(ck, out var now) || now.Score <= before)
                     {
-                        if (owner.ContainsKey(ck) || c.Score >= HeadScore)
-                        {
-                            continue;
-                        }
-
-                        var cp = pes[(int)(ck >> 40)][ck & ((1L << 40) - 1)];
-                        var before = ns.Candidates[ck].Score;
-                        ns.Candidates.Remove(ck);
-                        Offer(ns, cp, c.BaseScore, c.BaseEvidence);
-                        if (!ns.Candidates.TryGetValue(ck, out var now) || now.Score <= before)
-                        {
-                            ns.Candidates[ck] = c;
-                            continue;
-                        }
-
-                        queue.Enqueue((ns, cp.Source, cp.Pe, now.Score, now.Evidence), (-now.Score, Math.Abs(cp.Pe - (v.Head.Pe + nle))));
+                        ns.Candidates[ck] = c;
+                        continue;
                     }
+
+                    queue.Enqueue((ns, cp.Source, cp.Pe, now.Score, now.Evidence), (-now.Score, Math.Abs(cp.Pe - (v.Head.Pe + nle))));
                 }
             }
+        }
+
+        void OfferFitting(Slot slot, IEnumerable<CarvePe> chosen)
+        {
+            var exp = slot.Expected!;
+            var n = slot.Fitting!.Count;
+            foreach (var p in chosen)
+            {
+                Offer(slot, p, BitmapScore(slot, p), $"{exp.Count} bitmap sector(s) at the offsets the BAT predicts" + (slot.FullKnown ? ", full/partial as the batmap says" : "")
+                    + $" ({n} PE(s) fit)");
+            }
+        }
+
+        // Among lookalikes (extents whose bytes fit several slots equally), lvm2's allocator decides: lvcreate/lvextend
+        // take free PEs in increasing order, in runs of consecutive PEs, each PE for one LV. Slots are taken LE by LE
+        // (LE j - 1 of every VDI is placed before LE j, so it bounds LE j from below); within one LE, the candidate PEs
+        // in increasing order, each to the slot that the allocator would have served: the one it continues a run of,
+        // then one with no later candidate left, then the one whose extents so far end earliest (first come, first
+        // served: a convex cost on the gap, so two LVs' lookalikes never cross). Order is a preference: candidates out of
+        // order are left to the best-first pass. O(C log C) over the C candidates.
+        void Sweep(List<Slot> open)
+        {
+            const long peMask = (1L << 40) - 1;
+            var margin = options.AmbiguityMargin;
+
+            // Content-unique extents first (one PE fits, no other slot wants it): they bound their VDI's other LEs.
+            var wanted = new Dictionary<long, int>();
+            foreach (var p in open.SelectMany(s => s.Fitting!))
+            {
+                var k = Key(p.Source, p.Pe);
+                wanted[k] = wanted.GetValueOrDefault(k) + 1;
+            }
+
+            foreach (var s in open.Where(s => s.Fitting!.Count == 1))
+            {
+                var p = s.Fitting![0];
+                if (wanted[Key(p.Source, p.Pe)] == 1 && s.Vdi.Extents[s.Le] is null && !owner.ContainsKey(Key(p.Source, p.Pe)))
+                {
+                    OfferFitting(s, s.Fitting);
+                    var c = s.Candidates[Key(p.Source, p.Pe)];
+                    Place(s, p.Source, p.Pe, c.Score, c.Evidence);
+                }
+            }
+
+            var bounds = open.Select(s => s.Vdi).Distinct().ToDictionary(v => v.Id, PlacedNeighbours);
+            var windows = open.Select(s => s.Vdi).Distinct().ToDictionary(v => v.Id, Windows);
+            var swept = new Dictionary<int, long>();
+            foreach (var group in open.GroupBy(s => s.Le).OrderBy(g => g.Key))
+            {
+                cancel.ThrowIfCancellationRequested();
+                var le = group.Key;
+                var entries = new List<(long Key, SweepSlot Slot)>();
+                foreach (var s in group)
+                {
+                    var v = s.Vdi;
+                    if (v.Extents[le] is not null)
+                    {
+                        continue;
+                    }
+
+                    var (prev, next) = bounds[v.Id];
+                    var lower = Math.Max(prev[le], swept.GetValueOrDefault(v.Id, -1));
+                    var (hint, inOrder) = OrderHint(v, le, lower, next[le]);
+                    var free = s.Fitting!.Select(p => (Key: Key(p.Source, p.Pe), Content: Content(s, p))).Where(c => !owner.ContainsKey(c.Key)).ToList();
+                    if (free.Count == 0)
+                    {
+                        Prepare(s, hint, null);
+                        continue;
+                    }
+
+                    var best = free.Max(c => c.Content);
+                    var (wlo, whi) = (windows[v.Id].Lo[le], windows[v.Id].Hi[le]);
+                    var tier = free.Where(c => c.Content >= best - margin && inOrder(c.Key)).Select(c => c.Key).ToList();
+                    if (wlo <= whi && tier.Any(k => k >= wlo && k <= whi))
+                    {
+                        tier = tier.Where(k => k >= wlo && k <= whi).ToList();
+                    }
+
+                    var anchor = lower >= 0 && v.Extents[lower] is { } a ? Key(a.Source, a.Pe + (le - lower)) : -1;
+                    var state = new SweepSlot(s, anchor, hint, tier);
+                    entries.AddRange(tier.Select(k => (k, state)));
+                }
+
+                entries.Sort((x, y) => x.Key.CompareTo(y.Key));
+                for (var i = 0; i < entries.Count;)
+                {
+                    var k = entries[i].Key;
+                    var end = i;
+                    while (end < entries.Count && entries[end].Key == k)
+                    {
+                        end++;
+                    }
+
+                    SweepSlot? chosen = null;
+                    (int Run, int Urgent, long Lower, long Head) rank = default;
+                    for (var e = i; e < end && !owner.ContainsKey(k); e++)
+                    {
+                        var st = entries[e].Slot;
+                        var v = st.Slot.Vdi;
+                        if (v.Extents[le] is not null)
+                        {
+                            continue;
+                        }
+
+                        var run = (le > 0 && v.Extents[le - 1] is { } b && Key(b.Source, b.Pe + 1) == k)
+                            || (le + 1 < v.ExtentCount && v.Extents[le + 1] is { } n && Key(n.Source, n.Pe - 1) == k);
+                        while (st.Last >= 0 && owner.ContainsKey(st.Tier[st.Last]))
+                        {
+                            st.Last--;
+                        }
+
+                        var r = (run ? 1 : 0, st.Last < 0 || st.Tier[st.Last] <= k ? 1 : 0, -st.Anchor, -v.Head.Pe);
+                        if (chosen is null || r.CompareTo(rank) > 0)
+                        {
+                            (chosen, rank) = (st, r);
+                        }
+                    }
+
+                    if (chosen is not null)
+                    {
+                        var c = Prepare(chosen.Slot, k & peMask, k)!.Value;
+                        Place(chosen.Slot, (int)(k >> 40), k & peMask, c.Score, c.Evidence);
+                        swept[chosen.Slot.Vdi.Id] = le;
+                    }
+
+                    i = end;
+                }
+
+                foreach (var (_, st) in entries.Where(x => x.Slot.Slot.Vdi.Extents[le] is null && x.Slot.Slot.Candidates.Count == 0))
+                {
+                    Prepare(st.Slot, st.Hint, null);
+                }
+            }
+        }
+
+        // Per LE of v, the PEs (as keys) an increasing path through its placed extents and its slots' fitting PEs can use:
+        // the lowest reachable from below and the highest reachable from above (a slot without fitting PEs takes any PE).
+        // A candidate outside its window leaves a later or earlier LE of the same LV no PE in order (arc consistency on the
+        // chain); O(LEs log C) per VDI.
+        (long[] Lo, long[] Hi) Windows(CarvedVdi v)
+        {
+            var lo = new long[v.ExtentCount];
+            var hi = new long[v.ExtentCount];
+            var last = long.MinValue / 2;
+            for (long le = 0; le < v.ExtentCount; le++)
+            {
+                lo[le] = v.Extents[le] is { } e ? Key(e.Source, e.Pe)
+                    : slots.TryGetValue((v.Id, le), out var s) && s.Fitting is { Count: > 0 } f && FirstAbove(f, last) is { } k ? k : last + 1;
+                last = lo[le];
+            }
+
+            last = long.MaxValue / 2;
+            for (var le = v.ExtentCount - 1; le >= 0; le--)
+            {
+                hi[le] = v.Extents[le] is { } e ? Key(e.Source, e.Pe)
+                    : slots.TryGetValue((v.Id, le), out var s) && s.Fitting is { Count: > 0 } f && LastBelow(f, last) is { } k ? k : last - 1;
+                last = hi[le];
+            }
+
+            return (lo, hi);
+        }
+
+        // What the PE's own bytes say for the slot (the score Offer gives before any neighbour's run or straddling block).
+        double Content(Slot slot, CarvePe p)
+        {
+            var content = BitmapScore(slot, p);
+            if (p.Ext4.Count > 0 && Ext4Agreement(slot.Vdi, slot.Le, p, extent) is { } fs)
+            {
+                content += fs.Delta;
+            }
+
+            if (guestEvidence is not null && guestEvidence.TryGetValue((slot.Vdi.Id, slot.Le, Key(p.Source, p.Pe)), out var guest))
+            {
+                content += guest.Delta;
+            }
+
+            return content;
+        }
+
+        // Offers the slot the fitting PEs nearest pe (at most MaxCandidatesPerExtent, whatever their state: the rivals
+        // Calibrate weighs), the chosen one and any with ext4 or guest evidence; returns the chosen one's candidate.
+        Candidate? Prepare(Slot slot, long pe, long? chosen)
+        {
+            var f = slot.Fitting!;
+            var pick = f.OrderBy(p => Math.Abs(p.Pe - pe)).Take(options.MaxCandidatesPerExtent)
+                .Concat(f.Where(p => p.Ext4.Count > 0 || Key(p.Source, p.Pe) == chosen
+                    || (guestEvidence?.ContainsKey((slot.Vdi.Id, slot.Le, Key(p.Source, p.Pe))) ?? false)));
+            OfferFitting(slot, pick.Distinct());
+            return chosen is { } k ? slot.Candidates[k] : null;
         }
 
         FillGaps(pes, vdis, owner, claimed, findings);
@@ -335,7 +550,7 @@ public static class CarveSolver
     /// never lifts a placement over an equal rival: it ties to a neighbour that may be a guess itself, and a guess
     /// chained along a run made whole runs of another VDI look certain (bench/carve). Least fixpoint: heads are certain,
     /// and each certain placement can only dismiss rivals of others, so a worklist settles it in O(candidates).
-    /// Placements left with rivals keep their PE (the allocator's proximity choice) but are reported: ambiguous with
+    /// Placements left with rivals keep their PE (the allocator sweep's choice) but are reported: ambiguous with
     /// the rival PEs, confidence under 0.5. Allocator-gap fills are certain only between certain neighbours.
     /// </summary>
     private static void Calibrate(IReadOnlyList<CarvedVdi> vdis, Dictionary<(int Vdi, long Le), Slot> slots,
@@ -670,6 +885,88 @@ public static class CarveSolver
         >= TailScore => 0.9,
         _ => 0.6,
     };
+
+    /// <summary>
+    /// Phase 2's offer for a PE whose bitmap sectors fit the slot: more predicted bitmap sectors matched is more evidence,
+    /// many equally fitting PEs is less, and bitmap-like sectors the BAT does not predict here count against (another
+    /// VHD's block grid).
+    /// </summary>
+    private static double BitmapScore(Slot slot, CarvePe p)
+    {
+        var exp = slot.Expected!.Count;
+        var extra = p.Bitmaps.Count - exp;
+        return ContentScore + (0.05 * Math.Min(exp, 4)) - (0.01 * Math.Min(slot.Fitting!.Count - 1, 5)) - (0.35 * Math.Min(extra, 2));
+    }
+
+    /// <summary>The smallest key above <paramref name="key"/> among <paramref name="sorted"/> (in key order), null when none.</summary>
+    private static long? FirstAbove(List<CarvePe> sorted, long key)
+    {
+        int lo = 0, hi = sorted.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            (lo, hi) = Key(sorted[mid].Source, sorted[mid].Pe) <= key ? (mid + 1, hi) : (lo, mid);
+        }
+
+        return lo < sorted.Count ? Key(sorted[lo].Source, sorted[lo].Pe) : null;
+    }
+
+    /// <summary>The largest key below <paramref name="key"/> among <paramref name="sorted"/> (in key order), null when none.</summary>
+    private static long? LastBelow(List<CarvePe> sorted, long key)
+    {
+        int lo = 0, hi = sorted.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            (lo, hi) = Key(sorted[mid].Source, sorted[mid].Pe) < key ? (mid + 1, hi) : (lo, mid);
+        }
+
+        return lo > 0 ? Key(sorted[lo - 1].Source, sorted[lo - 1].Pe) : null;
+    }
+
+    /// <summary>Per LE: the nearest placed LE below (-1 when none) and above (<see cref="CarvedVdi.ExtentCount"/> when none).</summary>
+    private static (long[] Prev, long[] Next) PlacedNeighbours(CarvedVdi v)
+    {
+        var prev = new long[v.ExtentCount];
+        var next = new long[v.ExtentCount];
+        long last = -1;
+        for (long le = 0; le < v.ExtentCount; le++)
+        {
+            prev[le] = last;
+            last = v.Extents[le] is not null ? le : last;
+        }
+
+        last = v.ExtentCount;
+        for (var le = v.ExtentCount - 1; le >= 0; le--)
+        {
+            next[le] = last;
+            last = v.Extents[le] is not null ? le : last;
+        }
+
+        return (prev, next);
+    }
+
+    /// <summary>
+    /// Where lvm2 would have put LE <paramref name="le"/> given the placed LEs <paramref name="lower"/> and
+    /// <paramref name="upper"/> of the same LV: PEs increase with LE, so a candidate in order lies after the lower one's
+    /// PE by at least the LE distance and before the upper one's by as much; the hint interpolates between them (an LV
+    /// grown in many lvextend runs spreads its extents evenly between its anchors).
+    /// </summary>
+    private static (long Hint, Func<long, bool> InOrder) OrderHint(CarvedVdi v, long le, long lower, long upper)
+    {
+        var lo = lower >= 0 ? v.Extents[lower] : null;
+        var hi = upper < v.ExtentCount ? v.Extents[upper] : null;
+        var hint = lo is not null && hi is not null && hi.Source == lo.Source && hi.Pe > lo.Pe
+            ? lo.Pe + ((le - lower) * (hi.Pe - lo.Pe) / (upper - lower))
+            : lo is not null ? lo.Pe + (le - lower) : hi is not null ? hi.Pe - (upper - le) : v.Head.Pe + le;
+        bool InOrder(long key)
+        {
+            var (source, pe) = ((int)(key >> 40), key & ((1L << 40) - 1));
+            return (lo is null || lo.Source != source || pe >= lo.Pe + (le - lower)) && (hi is null || hi.Source != source || pe <= hi.Pe - (upper - le));
+        }
+
+        return (hint, InOrder);
+    }
 
     private static void Trim(Slot slot, long hint, int max)
     {
