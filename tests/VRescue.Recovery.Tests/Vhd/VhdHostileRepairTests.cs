@@ -28,7 +28,7 @@ public sealed class VhdHostileRepairTests
         return image;
     }
 
-    public static TheoryData<string> Cases => new() { "max-bat", "block-size-0", "block-size-2^31", "bat-into-header", "garbage-locators", "huge-size", "all-ff", "all-zero", "random" };
+    public static TheoryData<string> Cases => new() { "max-bat", "block-size-0", "block-size-2^31", "bat-into-header", "garbage-locators", "locators-over-100k-garbage", "huge-size", "all-ff", "all-zero", "random" };
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -42,6 +42,7 @@ public sealed class VhdHostileRepairTests
             "bat-into-header" => Build(entry0: 1),
             "garbage-locators" => Build(footerEdit: f => f with { DiskType = VhdDiskType.Differencing },
                 headerEdit: h => h with { ParentUuid = Guid.NewGuid(), ParentLocators = Enumerable.Range(0, 8).Select(i => new VhdParentLocator(0x4D616358, 0xFFFFFFFF, 0xFFFFFFF0, 7, 0xFFFFFFFFFFFF0000 + (ulong)i)).ToArray() }),
+            "locators-over-100k-garbage" => GarbageLocators(),
             "huge-size" => Build(footerEdit: f => f with { CurrentSizeBytes = VhdFooter.MaxCurrentSizeBytes }),
             "all-ff" => Enumerable.Repeat((byte)0xFF, 3 << 20).ToArray(),
             "all-zero" => new byte[3 << 20],
@@ -62,6 +63,11 @@ public sealed class VhdHostileRepairTests
         Assert.True(watch.Elapsed < HangGuard, $"{which} took {watch.Elapsed}");
         Assert.True(GC.GetTotalAllocatedBytes(precise: false) - before < 512L << 20, "allocations bounded");
         Assert.True(!plan.IsVhd || plan.Findings.Count > 0 || which == "huge-size");
+        if (which == "locators-over-100k-garbage")
+        {
+            Assert.Contains(plan.Findings, f => f.Code == "VHD_LOCATOR_RANGE" && f.Message.Contains("parent locator 0", StringComparison.Ordinal));
+            Assert.Contains(plan.Findings, f => f.Code == "VHD_LOCATOR_CODE");
+        }
     }
 
     [Fact]
@@ -71,6 +77,22 @@ public sealed class VhdHostileRepairTests
         var plan = VhdRecoveryAnalyzer.Analyze(new MemoryBlockSource(bytes));
         Assert.True(plan.IsVhd);
         Assert.Contains(plan.Findings, f => f.Code == "VHD_TABLE_OFFSET" || f.Code == "VHD_HEADER_REBUILT");
+    }
+
+    /// <summary>
+    /// A differencing VHD whose 8 parent locators (every platform code) point into 100,000 random bytes over the data
+    /// area: one 100,000 bytes long (over the 64 KiB cap), the others overlapping slices of the garbage.
+    /// </summary>
+    private static byte[] GarbageLocators()
+    {
+        const int garbageAt = 5 * 512, garbageBytes = 100_000;
+        uint[] codes = [VhdParentLocator.CodeMacX, VhdParentLocator.CodeW2ku, VhdParentLocator.CodeW2ru, VhdParentLocator.CodeWi2r,
+            VhdParentLocator.CodeWi2k, VhdParentLocator.CodeMac, 0x12345678, VhdParentLocator.CodeW2ku];
+        var locators = codes.Select((c, i) => new VhdParentLocator(c, garbageBytes, i == 0 ? garbageBytes : (uint)(garbageBytes / (i + 1)), 0, (ulong)(garbageAt + (i * 512)))).ToArray();
+        var bytes = Build(footerEdit: f => f with { DiskType = VhdDiskType.Differencing },
+            headerEdit: h => h with { ParentUuid = Guid.NewGuid(), ParentLocators = locators });
+        new Random(5).NextBytes(bytes.AsSpan(garbageAt, garbageBytes));
+        return bytes;
     }
 
     private static byte[] RandomBytes()
