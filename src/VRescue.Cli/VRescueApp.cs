@@ -12,7 +12,14 @@ public static class VRescueApp
     /// <summary>Machine-readable output for every command.</summary>
     public static readonly Option<bool> JsonOption = new("--json") { Description = "Print one JSON document instead of human output", Recursive = true };
 
-    public static RootCommand BuildRoot()
+    // The options are static fields shared by every command object, and adding one to a command mutates it (its
+    // parent list), so the tree is built once; parsing is serialised, because the parser's lazy state on those shared
+    // symbols is not thread-safe (parallel runs in one process, as the tests do, failed with a NullReferenceException
+    // inside ArgumentResult.ValidateAndConvert). Invocation runs in parallel.
+    private static readonly Lazy<RootCommand> s_root = new(BuildRoot);
+    private static readonly Lock s_parseLock = new();
+
+    private static RootCommand BuildRoot()
     {
         var root = new RootCommand("VRescue: recover XenServer/XCP-ng LVM storage repositories, and watch guests for read-only filesystems.")
         {
@@ -32,8 +39,12 @@ public static class VRescueApp
     /// <summary>Parses and runs <paramref name="args"/>; never lets an exception escape as a stack trace.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel = default)
     {
-        var root = BuildRoot();
-        var parse = root.Parse(args);
+        ParseResult parse;
+        lock (s_parseLock)
+        {
+            parse = s_root.Value.Parse(args);
+        }
+
         var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         if (parse.Errors.Count > 0)
         {
