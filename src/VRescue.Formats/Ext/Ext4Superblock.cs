@@ -55,7 +55,7 @@ public sealed record Ext4Superblock
     private const int InodesPerGroupOffset = 0x28;
     private const int MtimeOffset = 0x2C;
     private const int WtimeOffset = 0x30;
-    private const int MagicOffset = 0x38;
+    public const int MagicOffset = 0x38;
     private const int StateOffset = 0x3A;
     private const int ErrorsOffset = 0x3C;
     private const int RevLevelOffset = 0x4C;

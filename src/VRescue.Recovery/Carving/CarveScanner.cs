@@ -28,12 +28,6 @@ public static partial class CarveScanner
     private const int Sector = 512;
     private const int TableOffsetSm = 0x600;
 
-    // ext4 superblock fields not decoded by Ext4Superblock (Linux fs/ext4/ext4.h struct ext4_super_block).
-    private const int Ext4FirstDataBlockOffset = 0x14;
-    private const int Ext4BlocksPerGroupOffset = 0x20;
-    private const int Ext4MagicOffset = 0x38;
-    private const int Ext4BlockGroupNrOffset = 0x5A;
-    private const ushort Ext4Magic = 0xEF53;
 
     private static ReadOnlySpan<byte> XssmMagic => "XSSM:"u8;
     private static ReadOnlySpan<byte> VJournalMagic => "vjournal"u8;
@@ -330,21 +324,18 @@ public static partial class CarveScanner
             for (var o = page; o <= page + 0x400 && o + 1024 <= extent.Length; o += 0x400)
             {
                 if ((word & (1UL << ((o - from) / Sector))) == 0
-                    || BinaryPrimitives.ReadUInt16LittleEndian(extent.Slice(o + Ext4MagicOffset, 2)) != Ext4Magic)
+                    || BinaryPrimitives.ReadUInt16LittleEndian(extent.Slice(o + Ext4Superblock.MagicOffset, 2)) != Ext4Superblock.MagicValue)
                 {
                     continue;
                 }
 
-                var sb = extent.Slice(o, 1024);
-                var decoded = Ext4Superblock.Decode(sb);
-                var perGroup = BinaryPrimitives.ReadUInt32LittleEndian(sb.Slice(Ext4BlocksPerGroupOffset, 4));
-                if (decoded.BlockSizeBytes is not { } bs || perGroup == 0 || rec.Ext4.Count >= 8)
+                var sb = Ext4Superblock.Decode(extent.Slice(o, Ext4Superblock.SizeBytes));
+                if (sb.BlockSizeBytes is not { } bs || sb.BlocksPerGroup == 0 || rec.Ext4.Count >= 8)
                 {
                     continue;
                 }
 
-                rec.Ext4.Add(new CarveExt4Hit(o, decoded.Uuid, BinaryPrimitives.ReadUInt16LittleEndian(sb.Slice(Ext4BlockGroupNrOffset, 2)),
-                    bs, perGroup, BinaryPrimitives.ReadUInt32LittleEndian(sb.Slice(Ext4FirstDataBlockOffset, 4))));
+                rec.Ext4.Add(new CarveExt4Hit(o, sb.Uuid, sb.BlockGroupNumber, bs, sb.BlocksPerGroup, sb.FirstDataBlock));
             }
         }
     }
