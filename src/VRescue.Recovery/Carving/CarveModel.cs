@@ -19,6 +19,12 @@ public sealed record CarveOptions
     /// <summary>At most this many candidate PEs are scored per logical extent (nearest to the allocator's hint first).</summary>
     public int MaxCandidatesPerExtent { get; init; } = 16;
 
+    /// <summary>
+    /// Fitting PEs kept per extent for the allocator sweep (the nearest to the allocator's hint): bounds the solver's memory
+    /// to extents x this when thousands of PEs look alike.
+    /// </summary>
+    public int MaxFittingPerExtent { get; init; } = 256;
+
     /// <summary>Two candidates whose scores differ by less than this are reported as ambiguous.</summary>
     public double AmbiguityMargin { get; init; } = 0.05;
 

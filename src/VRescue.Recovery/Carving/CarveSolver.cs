@@ -74,6 +74,9 @@ public static class CarveSolver
     /// </summary>
     private readonly record struct Candidate(double Score, double Content, double Before, double After, double BaseScore, string BaseEvidence, string Evidence);
 
+    /// <summary>Widest allocator gap whose other PEs' owners are checked when a gap fill is calibrated.</summary>
+    private const long MaxGapPesChecked = 4096;
+
     internal static long Key(int source, long pe) => ((long)source << 40) | pe;
 
     /// <summary>
@@ -190,6 +193,14 @@ public static class CarveSolver
                 slot.Expected = exp;
                 // Offered in the sweep, where the PEs the allocator could have used for this LE are known (byPosition is in PE order).
                 slot.Fitting = cands.Where(p => !owner.ContainsKey(Key(p.Source, p.Pe)) && Fits(exp, p, out var flagsAgree) && flagsAgree).ToList();
+                if (slot.Fitting.Count > options.MaxFittingPerExtent)
+                {
+                    // Bounded memory on SRs of many fully written, identically laid out VDIs (LE j's bitmap sectors repeat
+                    // every 512 LEs of every VDI): keep the PEs nearest the allocator's hint, in PE order again.
+                    var hint = v.Head.Pe + le;
+                    slot.Fitting = slot.Fitting.OrderBy(p => Math.Abs(p.Pe - hint)).Take(options.MaxFittingPerExtent)
+                        .OrderBy(p => Key(p.Source, p.Pe)).ToList();
+                }
                 slot.FullKnown = full is not null;
                 open.Add(slot);
             }
@@ -632,10 +643,19 @@ public static class CarveSolver
 
                 if (Mine(s) is not { } mine)
                 {
-                    // Allocator-gap fill: only as sure as the content placements that bracket it.
+                    // Allocator-gap fill: only as sure as the content placements that bracket it, and as the placements
+                    // that hold the gap's other PEs (an "exact" gap counts the PEs others took; a guess may have taken its PE).
                     if (e.Confidence >= 0.5 && !(Bracket(v, le, -1) && Bracket(v, le, 1)))
                     {
                         v.Extents[le] = e with { Confidence = 0.4, Evidence = [.. e.Evidence, "the extents that bracket this gap are not certain themselves"] };
+                    }
+                    else if (e.Confidence >= 0.5 && GuessInGap(v, le, e) is { } guessed)
+                    {
+                        v.Extents[le] = e with
+                        {
+                            Confidence = 0.4,
+                            Evidence = [.. e.Evidence, $"PE {guessed.Pe} inside the gap is held by LE {guessed.Le} of {guessed.Lv}, itself not certainly placed"],
+                        };
                     }
 
                     continue;
@@ -675,6 +695,38 @@ public static class CarveSolver
         }
 
         bool Certain(CarvedVdi v, long le) => le >= 0 && le < v.ExtentCount && slots.TryGetValue((v.Id, le), out var ns) && certain.Contains(ns);
+
+        // A PE between the content placements that bracket gap fill e, held by another LV's placement that is not certain
+        // (at most MaxGapPesChecked PEs are looked at: a wider gap is left as the gap rule placed it).
+        (long Pe, long Le, string Lv)? GuessInGap(CarvedVdi v, long le, CarvedExtent e)
+        {
+            long lower = -1, upper = -1;
+            for (var i = le - 1; i >= 0 && lower < 0; i--)
+            {
+                lower = v.Extents[i] is { } n && n.Source == e.Source && slots.TryGetValue((v.Id, i), out var ns) && ns.Candidates.ContainsKey(Key(n.Source, n.Pe)) ? n.Pe : -1;
+            }
+
+            for (var i = le + 1; i < v.ExtentCount && upper < 0; i++)
+            {
+                upper = v.Extents[i] is { } n && n.Source == e.Source && slots.TryGetValue((v.Id, i), out var ns) && ns.Candidates.ContainsKey(Key(n.Source, n.Pe)) ? n.Pe : -1;
+            }
+
+            if (lower < 0 || upper < 0 || upper - lower > MaxGapPesChecked)
+            {
+                return null;
+            }
+
+            for (var p = lower + 1; p < upper; p++)
+            {
+                if (owner.TryGetValue(Key(e.Source, p), out var o) && o.Vdi is { } ov && ov != v
+                    && !(slots.TryGetValue((ov.Id, o.Le), out var os) && certain.Contains(os)))
+                {
+                    return (p, o.Le, ov.LvName);
+                }
+            }
+
+            return null;
+        }
 
         // The nearest content placement in direction d is certain (a gap at the LV's end is bracketed by its end).
         bool Bracket(CarvedVdi v, long le, int d)

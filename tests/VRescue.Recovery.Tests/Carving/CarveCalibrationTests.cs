@@ -17,12 +17,17 @@ public class CarveCalibrationTests
     /// with the bench's pattern (every third block partial, shifted per VDI: lookalikes in groups of five), where the
     /// solver used to give a guessed run of another VDI confidence 0.9 and no alternatives.
     /// </summary>
+    /// The last cases keep only 2 fitting PEs per extent (the memory bound for SRs of many alike VDIs cut to its
+    /// smallest): trimmed candidate lists must not make a guess look sure either.
     [Theory]
     [InlineData(60, 12, 7)]
     [InlineData(80, 16, -1)]
-    public void Interleaved_lookalike_extents_are_never_confidently_wrong_and_every_provable_extent_is_placed_sure(long extents, int vdis, int partialSeed)
+    [InlineData(60, 12, 7, 2)]
+    [InlineData(80, 16, -1, 2)]
+    public void Interleaved_lookalike_extents_are_never_confidently_wrong_and_every_provable_extent_is_placed_sure(long extents, int vdis, int partialSeed,
+        int maxFitting = 256)
     {
-        var (layout, partial, result) = CarveInterleaved(extents, vdis, partialSeed);
+        var (layout, partial, result) = CarveInterleaved(extents, vdis, partialSeed, maxFitting);
         var extentBytes = result.ExtentSizeBytes;
         var (provable, lookalike) = Provable(layout, partial, extentBytes);
         Assert.True(partialSeed < 0 || provable.Count > 3 * layout.Truth.Count, "the random pattern must leave content-unique middle extents");
@@ -101,7 +106,7 @@ public class CarveCalibrationTests
     /// The bench's layout on a small PV, carved: <paramref name="partialSeed"/> &lt; 0 is the bench's pattern (every third
     /// block partial, shifted per VDI: lookalikes in groups of a third of the VDIs), else a random partial pattern per block.
     /// </summary>
-    private static (CarveSyntheticLayout Layout, bool[,] Partial, CarveResult Result) CarveInterleaved(long extents, int vdis, int partialSeed)
+    private static (CarveSyntheticLayout Layout, bool[,] Partial, CarveResult Result) CarveInterleaved(long extents, int vdis, int partialSeed, int maxFitting = 256)
     {
         var pv = new CarveSyntheticPv();
         var rnd = new Random(partialSeed);
@@ -130,7 +135,7 @@ public class CarveCalibrationTests
 
             using (var source = FileBlockSource.Open(path))
             {
-                return (layout, partial, Carver.Carve([source], new CarveOptions { PeStartBytes = CarveSyntheticPv.PeStartBytes }));
+                return (layout, partial, Carver.Carve([source], new CarveOptions { PeStartBytes = CarveSyntheticPv.PeStartBytes, MaxFittingPerExtent = maxFitting }));
             }
         }
         finally
