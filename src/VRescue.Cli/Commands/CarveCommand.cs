@@ -108,7 +108,7 @@ public sealed class CarveCommand : Command
             var placed = v.Extents.Count(e => e.Carved);
             var low = v.Extents.Count(e => e.Carved && e.Confidence < 0.8);
             var amb = v.Extents.Count(e => e.AlternativePes is { Count: > 0 });
-            var state = v.Partial ? "PARTIAL" : v.InCarvedVg ? "ok" : "incomplete";
+            var state = v.Partial ? "PARTIAL" : !v.InCarvedVg ? "incomplete" : v.GuessedRanges.Count > 0 ? "ok, part guessed" : "ok";
             o.WriteLine($"  {v.LvName}  {v.DiskType}{(v.Hidden ? " hidden" : "")}  {Units.Size(v.VirtualSizeBytes)}  {placed}/{v.LvExtentCount} extents  min confidence {v.MinConfidence:0.00}  [{state}]");
             if (v.NameLabel is not null)
             {
@@ -123,6 +123,12 @@ public sealed class CarveCommand : Command
             if (low > 0 || amb > 0)
             {
                 o.WriteLine($"      {low} extent(s) below 0.8 confidence, {amb} ambiguous (see manifest.json)");
+            }
+
+            if (v.GuessedRanges.Count > 0)
+            {
+                o.WriteLine($"      guessed: {Units.Size(v.GuessedRanges.Sum(r => r.LengthBytes))} of guest data in {v.GuessedRanges.Count} range(s) read from extents placed on a guess, "
+                    + $"first at guest offset {v.GuessedRanges[0].OffsetBytes}: check them (fsck, file hashes) or swap the PE in carved.vg (manifest guessedRanges)");
             }
 
             foreach (var r in v.UnreadableRanges.Take(5))

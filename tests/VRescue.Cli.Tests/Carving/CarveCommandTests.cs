@@ -36,6 +36,28 @@ public class CarveCommandTests
         }
     }
 
+    /// <summary>The text output says which VDIs hold guessed data, as many as the manifest lists guessedRanges for.</summary>
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void Carve_text_names_every_vdi_with_guessed_ranges()
+    {
+        var outDir = Directory.CreateTempSubdirectory("vrescue-carve-cli-").FullName;
+        try
+        {
+            var r = Cli.Run("carve", Image, "--out", outDir);
+
+            var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "manifest.json"))).RootElement;
+            var guessed = manifest.GetProperty("vdis").EnumerateArray().Count(v => v.GetProperty("guessedRanges").GetArrayLength() > 0);
+            Assert.True(guessed > 0, "the fixture's indistinguishable pair is guessed");
+            Assert.Equal(guessed, r.Stdout.Split('\n').Count(l => l.TrimStart().StartsWith("guessed: ", StringComparison.Ordinal)));
+            Assert.Equal(guessed, r.Stdout.Split('\n').Count(l => l.Contains("[ok, part guessed]", StringComparison.Ordinal)));
+            Assert.NotEqual(ExitCodes.Ok, r.ExitCode); // 1 for guesses; this fixture also has an unproven raw VDI (2)
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+    }
+
     [Fact]
     public void Carve_refuses_an_out_dir_that_holds_the_source()
     {
