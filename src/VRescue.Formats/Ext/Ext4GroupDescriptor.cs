@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
-using System.Numerics;
 
 namespace VRescue.Formats.Ext;
 
@@ -76,10 +75,10 @@ public sealed record Ext4GroupDescriptor
     {
         Span<byte> g = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32LittleEndian(g, group);
-        var crc = Crc32C(seed, g);
-        crc = Crc32C(crc, descriptor[..ChecksumOffset]);
-        crc = Crc32C(crc, [0, 0]);
-        crc = Crc32C(crc, descriptor[(ChecksumOffset + 2)..]);
+        var crc = Ext4Crc32C.Append(seed, g);
+        crc = Ext4Crc32C.Append(crc, descriptor[..ChecksumOffset]);
+        crc = Ext4Crc32C.Append(crc, [0, 0]);
+        crc = Ext4Crc32C.Append(crc, descriptor[(ChecksumOffset + 2)..]);
         return (ushort)(crc & 0xFFFF);
     }
 
@@ -87,18 +86,8 @@ public sealed record Ext4GroupDescriptor
     public static uint ChecksumSeed(Ext4Superblock sb) =>
         (sb.FeatureIncompat & Ext4Superblock.IncompatCsumSeed) != 0
             ? BinaryPrimitives.ReadUInt32LittleEndian(sb.Raw.AsSpan(Ext4Superblock.ChecksumSeedOffset))
-            : Crc32C(~0u, sb.Raw.AsSpan(Ext4Superblock.UuidOffset, 16));
+            : Ext4Crc32C.Append(~0u, sb.Raw.AsSpan(Ext4Superblock.UuidOffset, 16));
 
     private static ulong Block(ReadOnlySpan<byte> d, int lo, int hi) => BinaryPrimitives.ReadUInt32LittleEndian(d[lo..])
         | (d.Length >= MinSize64BitBytes ? (ulong)BinaryPrimitives.ReadUInt32LittleEndian(d[hi..]) << 32 : 0);
-
-    private static uint Crc32C(uint crc, ReadOnlySpan<byte> data)
-    {
-        foreach (var b in data)
-        {
-            crc = BitOperations.Crc32C(crc, b);
-        }
-
-        return crc;
-    }
 }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
-using System.Numerics;
 using System.Text;
 using VRescue.Formats.Common;
 
@@ -371,16 +370,7 @@ public sealed record Ext4Superblock
     }
 
     /// <summary>crc32c of superblock bytes 0..0x3FB with seed ~0 and no final inversion (fs/ext4/super.c ext4_superblock_csum).</summary>
-    public static uint ComputeChecksum(ReadOnlySpan<byte> superblock)
-    {
-        var crc = ~0u;
-        foreach (var b in superblock[..ChecksumOffset])
-        {
-            crc = BitOperations.Crc32C(crc, b);
-        }
-
-        return crc;
-    }
+    public static uint ComputeChecksum(ReadOnlySpan<byte> superblock) => Ext4Crc32C.Append(~0u, superblock[..ChecksumOffset]);
 
     private static readonly string?[] s_compatNames =
         ["dir_prealloc", "imagic_inodes", "has_journal", "ext_attr", "resize_inode", "dir_index", "lazy_bg", null,
