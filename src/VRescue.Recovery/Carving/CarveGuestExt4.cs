@@ -22,23 +22,22 @@ internal sealed class CarveGuestExt4
 
     private readonly Func<long, Span<byte>, bool> _read;
     private readonly Ext4Superblock _sb;
-    private readonly long _blockSize;
-    private readonly long _blocksPerGroup;
-    private readonly long _firstDataBlock;
-    private readonly int _descSize;
     private readonly long _groups;
     private readonly Dictionary<long, byte[]?> _bitmaps = [];
 
-    private CarveGuestExt4(Func<long, Span<byte>, bool> read, Ext4Superblock sb, long blockSize, long blocksPerGroup, long firstDataBlock, int descSize, long groups)
+    private CarveGuestExt4(Func<long, Span<byte>, bool> read, Ext4Superblock sb, long groups)
     {
         _read = read;
         _sb = sb;
-        _blockSize = blockSize;
-        _blocksPerGroup = blocksPerGroup;
-        _firstDataBlock = firstDataBlock;
-        _descSize = descSize;
         _groups = groups;
     }
+
+    // Open checked the geometry, so the block size is known and blocks per group is not zero.
+    private long BlockSize => _sb.BlockSizeBytes!.Value;
+
+    private long BlocksPerGroup => _sb.BlocksPerGroup;
+
+    private long FirstDataBlock => _sb.FirstDataBlock;
 
     public Guid FsUuid => _sb.Uuid;
 
@@ -54,37 +53,37 @@ internal sealed class CarveGuestExt4
 
         var sb = Ext4Superblock.Decode(raw);
         var (perGroup, first, descSize) = (sb.BlocksPerGroup, sb.FirstDataBlock, sb.DescriptorSizeBytes);
-        if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is not { } bs || perGroup == 0 || descSize > 1024 || (descSize & (descSize - 1)) != 0
+        if (sb.Magic != Ext4Superblock.MagicValue || sb.BlockSizeBytes is null || perGroup == 0 || descSize > 1024 || (descSize & (descSize - 1)) != 0
             || sb.BlocksCount <= first || (sb.FeatureIncompat & Ext4Superblock.IncompatMetaBg) != 0)
         {
             return null;
         }
 
         var groups = (long)((sb.BlocksCount - first + perGroup - 1) / perGroup);
-        return groups > MaxGroups ? null : new CarveGuestExt4(Read, sb, bs, perGroup, first, descSize, groups);
+        return groups > MaxGroups ? null : new CarveGuestExt4(Read, sb, groups);
     }
 
     /// <summary>True/false: the 4 KiB guest chunk at <paramref name="guestOffset"/> holds an allocated block; null when unknown.</summary>
     public bool? ChunkAllocated(long guestOffset)
     {
-        var firstBlock = guestOffset / _blockSize;
-        var lastBlock = (guestOffset + ChunkBytes - 1) / _blockSize;
+        var firstBlock = guestOffset / BlockSize;
+        var lastBlock = (guestOffset + ChunkBytes - 1) / BlockSize;
         var known = true;
         for (var b = firstBlock; b <= lastBlock; b++)
         {
-            if (b < _firstDataBlock)
+            if (b < FirstDataBlock)
             {
                 return true;
             }
 
-            var group = (b - _firstDataBlock) / _blocksPerGroup;
+            var group = (b - FirstDataBlock) / BlocksPerGroup;
             if (group >= _groups || Bitmap(group) is not { } bitmap)
             {
                 known = false;
                 continue;
             }
 
-            var bit = (b - _firstDataBlock) % _blocksPerGroup;
+            var bit = (b - FirstDataBlock) % BlocksPerGroup;
             if (bit / 8 < bitmap.Length && (bitmap[bit / 8] & (1 << (int)(bit % 8))) != 0)
             {
                 return true;
@@ -102,13 +101,13 @@ internal sealed class CarveGuestExt4
         }
 
         byte[]? bitmap = null;
-        var raw = new byte[_descSize];
+        var raw = new byte[_sb.DescriptorSizeBytes];
         if (Ext4GroupDescriptor.OffsetInFilesystemBytes(_sb, group) is { } descAt && _read(descAt, raw)
             && Ext4GroupDescriptor.Decode(raw) is { } desc && !desc.Flags.HasFlag(Ext4GroupFlags.BlockUninit))
         {
             var at = (long)Math.Min(desc.BlockBitmapBlock, long.MaxValue);
-            var buffer = new byte[(int)Math.Min(_blockSize, (_blocksPerGroup + 7) / 8)];
-            if (at > 0 && at < (long)_sb.BlocksCount && _read(checked(at * _blockSize), buffer))
+            var buffer = new byte[(int)Math.Min(BlockSize, (BlocksPerGroup + 7) / 8)];
+            if (at > 0 && at < (long)_sb.BlocksCount && _read(checked(at * BlockSize), buffer))
             {
                 bitmap = buffer;
             }

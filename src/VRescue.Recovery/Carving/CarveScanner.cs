@@ -28,7 +28,6 @@ public static partial class CarveScanner
     private const int Sector = 512;
     private const int TableOffsetSm = 0x600;
 
-
     private static ReadOnlySpan<byte> XssmMagic => "XSSM:"u8;
     private static ReadOnlySpan<byte> VJournalMagic => "vjournal"u8;
 

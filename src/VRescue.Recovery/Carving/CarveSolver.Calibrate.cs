@@ -21,7 +21,6 @@ public static partial class CarveSolver
     private static void Calibrate(IReadOnlyList<CarvedVdi> vdis, Dictionary<(int Vdi, long Le), Slot> slots,
         Dictionary<long, (CarvedVdi? Vdi, long Le)> owner, double margin)
     {
-        const long peMask = (1L << 40) - 1;
         var byPe = new Dictionary<long, List<Slot>>();
         foreach (var slot in slots.Values)
         {
@@ -55,7 +54,7 @@ public static partial class CarveSolver
             }
 
             var pes = s.Candidates.Where(c => c.Key != key && c.Value.Content >= mine.Content - margin && !HeldElsewhere(s, c.Key))
-                .Select(c => c.Key & peMask).Order().ToList();
+                .Select(c => PeOf(c.Key)).Order().ToList();
             var extents = byPe.GetValueOrDefault(key, []).Where(t => t != s && t.Candidates[key].Content >= mine.Content - margin
                 && !(certain.Contains(t) && t.Vdi.Extents[t.Le] is { } te && Key(te.Source, te.Pe) != key)).ToList();
             return (pes, extents);

@@ -79,6 +79,9 @@ public static partial class CarveSolver
 
     internal static long Key(int source, long pe) => ((long)source << 40) | pe;
 
+    /// <summary>The PE number inside a <see cref="Key"/> (its source is <c>key &gt;&gt; 40</c>).</summary>
+    private static long PeOf(long key) => key & ((1L << 40) - 1);
+
     /// <summary>
     /// Places every VDI's logical extents. <paramref name="guestEvidence"/> adds score (and a reason) to a candidate
     /// (VDI id, LE, PE key) from the guest's own structure, read by the caller through a previous solve.
@@ -301,7 +304,7 @@ public static partial class CarveSolver
         {
             foreach (var (k, c) in slot.Candidates)
             {
-                var pe = k & ((1L << 40) - 1);
+                var pe = PeOf(k);
                 queue.Enqueue((slot, (int)(k >> 40), pe, c.Score, c.Evidence), (-c.Score, Math.Abs(pe - (slot.Vdi.Head.Pe + slot.Le))));
             }
         }
@@ -345,7 +348,7 @@ public static partial class CarveSolver
                         continue;
                     }
 
-                    var cp = pes[(int)(ck >> 40)][ck & ((1L << 40) - 1)];
+                    var cp = pes[(int)(ck >> 40)][PeOf(ck)];
                     var before = ns.Candidates[ck].Score;
                     ns.Candidates.Remove(ck);
                     Offer(ns, cp, c.BaseScore, c.BaseEvidence);
@@ -380,7 +383,6 @@ public static partial class CarveSolver
         // order are left to the best-first pass. O(C log C) over the C candidates.
         void Sweep(List<Slot> open)
         {
-            const long peMask = (1L << 40) - 1;
             var margin = options.AmbiguityMargin;
 
             // Content-unique extents first (one PE fits, no other slot wants it): they bound their VDI's other LEs.
@@ -478,8 +480,8 @@ public static partial class CarveSolver
 
                     if (chosen is not null)
                     {
-                        var c = Prepare(chosen.Slot, k & peMask, k)!.Value;
-                        Place(chosen.Slot, (int)(k >> 40), k & peMask, c.Score, c.Evidence);
+                        var c = Prepare(chosen.Slot, PeOf(k), k)!.Value;
+                        Place(chosen.Slot, (int)(k >> 40), PeOf(k), c.Score, c.Evidence);
                         swept[chosen.Slot.Vdi.Id] = le;
                     }
 
@@ -636,7 +638,7 @@ public static partial class CarveSolver
             : lo is not null ? lo.Pe + (le - lower) : hi is not null ? hi.Pe - (upper - le) : v.Head.Pe + le;
         bool InOrder(long key)
         {
-            var (source, pe) = ((int)(key >> 40), key & ((1L << 40) - 1));
+            var (source, pe) = ((int)(key >> 40), PeOf(key));
             return (lo is null || lo.Source != source || pe >= lo.Pe + (le - lower)) && (hi is null || hi.Source != source || pe <= hi.Pe - (upper - le));
         }
 
@@ -650,7 +652,7 @@ public static partial class CarveSolver
             return;
         }
 
-        var keep = slot.Candidates.OrderByDescending(c => c.Value.Score).ThenBy(c => Math.Abs((c.Key & ((1L << 40) - 1)) - hint)).Take(max).ToList();
+        var keep = slot.Candidates.OrderByDescending(c => c.Value.Score).ThenBy(c => Math.Abs(PeOf(c.Key) - hint)).Take(max).ToList();
         slot.Candidates.Clear();
         foreach (var (k, c) in keep)
         {

@@ -181,9 +181,8 @@ public static partial class GuestFilesystemJudge
 
         // Group descriptors (right after the primary superblock's block; meta_bg places them elsewhere).
         var gdtBad = 0;
-        if ((sb.FeatureIncompat & Ext4Superblock.IncompatMetaBg) == 0)
+        if (Ext4GroupDescriptor.OffsetInFilesystemBytes(sb, 0) is { } gdtAt)
         {
-            var gdtAt = (firstData + 1) * blockSize;
             var gdt = new byte[checked((int)Math.Min(groups * descSize, 64L << 20))];
             volume.ReadZeroFilled(gdtAt, gdt);
             var seed = Ext4GroupDescriptor.ChecksumSeed(sb);
