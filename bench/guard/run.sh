@@ -60,7 +60,7 @@ i=0; until curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"; do i=\$((i+1)
 kill -TERM \$pid; wait \$pid || true
 SH
   chmod +x "$work/ne-once.sh"
-  python3 "$m" --runs "$runs" --label "node_exporter $("$ne" --version 2>&1 | head -1 | awk '{print $3}') filesystem collector: start + 1 scrape" -- "$work/ne-once.sh"
+  python3 "$m" --runs "$runs" --label "node_exporter $("$ne" --version 2>&1 | awk 'NR==1{print $3}') filesystem collector: start + 1 scrape" -- "$work/ne-once.sh"
   echo "# node_exporter filesystems reported: $(python3 - "$ne" "$port" <<'PY'
 import subprocess, sys, time, urllib.request
 p = subprocess.Popen([sys.argv[1], "--collector.disable-defaults", "--collector.filesystem", f"--web.listen-address=127.0.0.1:{sys.argv[2]}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
