@@ -279,21 +279,17 @@ public static partial class CarveSolver
                 }
             }
 
-            if (Ext4Agreement(v, slot.Le, p, extent) is { } fs && !evidence.Contains(fs.Evidence, StringComparison.Ordinal))
+            foreach (var own in OwnBytes(slot, p))
             {
-                score += fs.Delta;
-                content += fs.Delta;
-                evidence += "; " + fs.Evidence;
+                if (!evidence.Contains(own.Evidence, StringComparison.Ordinal))
+                {
+                    score += own.Delta;
+                    content += own.Delta;
+                    evidence += "; " + own.Evidence;
+                }
             }
 
             var k = Key(p.Source, p.Pe);
-            if (guestEvidence is not null && guestEvidence.TryGetValue((v.Id, slot.Le, k), out var guest) && !evidence.Contains(guest.Evidence, StringComparison.Ordinal))
-            {
-                score += guest.Delta;
-                content += guest.Delta;
-                evidence += "; " + guest.Evidence;
-            }
-
             if (!slot.Candidates.TryGetValue(k, out var old) || old.Score < score)
             {
                 slot.Candidates[k] = new Candidate(score, baseScore + content, before, after, baseScore, baseEvidence, evidence);
@@ -526,17 +522,27 @@ public static partial class CarveSolver
         double Content(Slot slot, CarvePe p)
         {
             var content = BitmapScore(slot, p);
-            if (p.Ext4.Count > 0 && Ext4Agreement(slot.Vdi, slot.Le, p, extent) is { } fs)
+            foreach (var own in OwnBytes(slot, p))
             {
-                content += fs.Delta;
+                content += own.Delta;
+            }
+
+            return content;
+        }
+
+        // Evidence from the PE's content beyond its bitmap sectors: its ext4 superblock copies, and what the guest
+        // filesystem says (guestEvidence). Both Offer and Content add it.
+        IEnumerable<(double Delta, string Evidence)> OwnBytes(Slot slot, CarvePe p)
+        {
+            if (Ext4Agreement(slot.Vdi, slot.Le, p, extent) is { } fs)
+            {
+                yield return fs;
             }
 
             if (guestEvidence is not null && guestEvidence.TryGetValue((slot.Vdi.Id, slot.Le, Key(p.Source, p.Pe)), out var guest))
             {
-                content += guest.Delta;
+                yield return guest;
             }
-
-            return content;
         }
 
         // Offers the slot the fitting PEs nearest pe (at most MaxCandidatesPerExtent, whatever their state: the rivals
