@@ -167,6 +167,7 @@ public static class CarveRecovery
             UnreadableRanges = ByteRange.Merge(unreadable),
             WrittenBytes = written,
             Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
+            Carve = entry.Carve! with { GuessedBytes = guessed.Sum(g => g.LengthBytes) },
         };
     }
 

@@ -75,7 +75,7 @@ public static partial class CarveSolver
     /// extent and offset is a match; a superblock where the BAT puts other guest data (a stale one of a deleted
     /// VDI, another VDI's file system) contradicts the candidate. Null when the PE holds no superblock.
     /// </summary>
-    private static (double Delta, string Evidence)? Ext4Agreement(CarvedVdi v, long le, CarvePe p, long extent)
+    internal static (double Delta, string Evidence)? Ext4Agreement(CarvedVdi v, long le, CarvePe p, long extent)
     {
         if (p.Ext4.Count == 0)
         {

@@ -19,6 +19,9 @@ public static class Carver
     /// <summary>lvhdutil.calcOverheadEmpty(2 TiB): where SM VHD data starts (xenserver-lvhd.md 2.10).</summary>
     public const long SmOverheadEmptyBytes = 4_329_472;
 
+    /// <summary>Confidence of an extent holding VHD blocks off blktap's grid (<see cref="DistrustOffGrid"/>): a guess.</summary>
+    public const double OffGridConfidence = 0.3;
+
     /// <summary>Bound on retained BAT entries over all heads (hostile PVs full of heads).</summary>
     public const long MaxRetainedBatEntries = 64L << 20;
 
@@ -150,6 +153,7 @@ public static class Carver
 
         foreach (var v in vdis)
         {
+            DistrustOffGrid(v, pes, extent);
             var unplaced = v.RequiredExtents.Where(le => v.Extents[le] is null).ToList();
             if (unplaced.Count > 0)
             {
@@ -312,6 +316,68 @@ public static class Carver
     /// Unplaced runs of logical extents explained by the current VG: lvm2 gives an LV the free PEs after its previous
     /// extent (lvextend), so the run lay between the PEs of its placed neighbours; current LVs there overwrote it.
     /// </summary>
+    /// <summary>
+    /// Every content check of the solver looks for bitmap sectors on blktap's grid (data 4 KiB aligned in the LV,
+    /// <see cref="CarveScanner.BitmapPhaseBytes"/>). A VHD not written by tapdisk / vhd-util (qemu-img's layout copied
+    /// in with dd: blocks of 2 MiB + 512 packed from 0x800) has blocks off that grid; the extents holding them were
+    /// placed by position only (next PE, the footer at LV end), which proves nothing about their data. Those
+    /// placements are capped to a guess so the export lists their guest ranges instead of passing them as sure.
+    /// Exempt: LE 0 (its PE is the head, named by the footer uuid) and extents holding a guest ext4 superblock copy
+    /// exactly where the BAT puts it (content proof that does not need the grid).
+    /// </summary>
+    private static void DistrustOffGrid(CarvedVdi v, IReadOnlyList<CarvePe[]> pes, long extent)
+    {
+        var blockBytes = (long)v.Header.BlockSizeBytes;
+        var les = new SortedSet<long>();
+        var blocks = 0;
+        for (var b = 0; b < v.Bat.Length; b++)
+        {
+            if (v.Bat[b] == VhdBat.Unallocated)
+            {
+                continue;
+            }
+
+            var at = v.Bat[b] * 512L;
+            var off = at % extent;
+            if (off >= CarveScanner.BitmapPhaseBytes && (off - CarveScanner.BitmapPhaseBytes) % CarveScanner.GridBytes == 0)
+            {
+                continue;
+            }
+
+            blocks++;
+            for (var le = Math.Max(1, at / extent); le <= (at + 512 + blockBytes - 1) / extent && le < v.Extents.Length; le++)
+            {
+                les.Add(le);
+            }
+        }
+
+        if (blocks == 0)
+        {
+            return;
+        }
+
+        var capped = new List<long>();
+        foreach (var le in les)
+        {
+            if (v.Extents[le] is { } e && e.Confidence > OffGridConfidence
+                && CarveSolver.Ext4Agreement(v, le, pes[e.Source][e.Pe], extent) is not { Delta: > 0 })
+            {
+                v.Extents[le] = e with
+                {
+                    Confidence = OffGridConfidence,
+                    Evidence = [.. e.Evidence, "holds VHD blocks off blktap's 4 KiB data grid: their bitmap sectors cannot be checked, the PE is a guess"],
+                };
+                capped.Add(le);
+            }
+        }
+
+        v.Findings.Add(new Finding("CARVE_VHD_OFF_GRID", Severity.Warning,
+            $"{v.LvName}: {blocks} block(s) lie off the 4 KiB data grid tapdisk and vhd-util write (the VHD was made by another tool and copied in); "
+            + $"logical extent(s) {Ranges(les)} holding them cannot be checked by content"
+            + (capped.Count > 0 ? $", placements of LE(s) {Ranges(capped)} lowered to confidence {OffGridConfidence:0.0}" : ""),
+            v.Head.OffsetBytes + (long)v.Header.TableOffsetBytes));
+    }
+
     private static IEnumerable<Finding> Overwritten(CarvedVdi v, List<long> unplaced, IReadOnlyList<CarveCurrentVg> current, IReadOnlyList<CarvePe[]> pes)
     {
         if (current.Count == 0)

@@ -77,9 +77,15 @@ public sealed record ExportedVdi
     public ExportCarveInfo? Carve { get; init; }
 }
 
-/// <summary>How a carved VDI's extents were found: lowest confidence, head, extents below 0.8 or ambiguous (docs/json/carve.md).</summary>
+/// <summary>
+/// How a carved VDI's extents were found: lowest confidence, head, extents below 0.8 or ambiguous (docs/json/carve.md);
+/// <see cref="GuessedBytes"/>: guest bytes read from extents placed on a guess (set by the export).
+/// </summary>
 public sealed record ExportCarveInfo(double MinConfidence, string FooterUuid, string HeadSource, long HeadPe, long ExtentCount, int PlacedExtents,
-    int LowConfidenceExtents, int AmbiguousExtents, bool InCarvedVg);
+    int LowConfidenceExtents, int AmbiguousExtents, bool InCarvedVg)
+{
+    public long GuessedBytes { get; init; }
+}
 
 /// <summary>DIR/manifest.json.</summary>
 public sealed record ExportManifest(string Tool, string CreatedUtc, IReadOnlyList<string> Sources, string OutDir, IReadOnlyList<ExportedVdi> Vdis)

@@ -204,7 +204,7 @@ public static class SrRecoverer
         foreach (var v in r.Recovered)
         {
             var name = v.NameLabel is null ? "" : $" \"{v.NameLabel}\"";
-            var tag = v.Deleted ? " [deleted]" : "";
+            var tag = (v.Deleted ? " [deleted]" : "") + (v.Carve is { GuessedBytes: > 0 } ? " [part guessed]" : "");
             sb.AppendLine(v.Status == "failed"
                 ? $"  FAILED   {v.Uuid}{name}{tag}: {v.Error}"
                 : $"  {(v.Status == "partial" ? "PARTIAL " : "ok      ")} {v.File}{tag}  {v.VirtualSizeBytes} bytes, sha256 {v.Sha256}, from {v.Source.Description}");
