@@ -136,8 +136,23 @@ public static class SrRecoverer
             string.Join(" ", r.Findings.Select(f => $"{f.Code}: {f.Message}")))));
         var created = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ");
         new ExportManifest("vrescue", created, sourcePaths, dir, results).Write(dir);
-        var report = new RecoverReport("vrescue", created, sourcePaths, dir, current.Report.Diagnosis,
-            Probe.FailureModes.Name(current.Report.FailureMode), metadataUses, results, notRecovered, notes);
+        var (diagnosis, mode) = (current.Report.Diagnosis, current.Report.FailureMode);
+        if (current.Srs.Count == 0 && carve is { ExportCount: > 0 })
+        {
+            // The probe saw no SR (no label, no metadata area), yet VHD heads on an extent grid are there: the case is
+            // LVM metadata lost, whatever else the first MiB shows.
+            (diagnosis, mode) = ($"XenServer SR whose LVM metadata is gone: {carve.ExportCount} VDI(s) found by their VHD structures on an extent grid "
+                + $"starting at byte {carve.Result.PeStartBytes} (pe_start), VG {Carving.CarveOutput.VgName(carve.Result)} (the probe alone saw: {current.Report.Diagnosis})",
+                Probe.FailureMode.LvmMetadataDamaged);
+            var shift = carve.Result.PeStartBytes - UsualPeStartBytes;
+            if (shift > 0 && shift % (1 << 20) == 0)
+            {
+                diagnosis += $"; the grid starts {shift} bytes past XenServer's usual pe_start ({UsualPeStartBytes}): the PV probably began at byte {shift}, "
+                    + "in a partition whose table is gone too";
+            }
+        }
+
+        var report = new RecoverReport("vrescue", created, sourcePaths, dir, diagnosis, Probe.FailureModes.Name(mode), metadataUses, results, notRecovered, notes);
         ExportJson.WriteFile(Path.Combine(dir, RecoverReport.FileName), report);
         File.WriteAllText(Path.Combine(dir, RecoverReport.SummaryFileName), Summary(report));
         return report;
@@ -186,6 +201,9 @@ public static class SrRecoverer
 
         return result;
     }
+
+    /// <summary>pe_start of a PV made by SM's `vgcreate --metadatasize 10M` with lvm2's 1 MiB alignment: 11 MiB (xenserver-lvhd.md, PV options).</summary>
+    private const long UsualPeStartBytes = 11L << 20;
 
     /// <summary>The readable summary (DIR/report.txt; the CLI prints the same).</summary>
     public static string Summary(RecoverReport r)

@@ -27,6 +27,8 @@ public class RecoverCarveCommandTests
             var r = Cli.Run("recover", image, "--out", outDir, "--format", "raw", "--json");
 
             Assert.Equal(ExitCodes.Damaged, r.ExitCode);                          // the fragmented raw VDI cannot be proven
+            Assert.Equal("lvm-metadata-damaged", r.Json.GetProperty("failureMode").GetString());   // the generator zeroed label and ring
+            Assert.DoesNotContain("partition", r.Json.GetProperty("diagnosis").GetString());     // whole-disk PV: the grid is at the usual pe_start
             var metadata = r.Json.GetProperty("metadata").EnumerateArray().ToList();
             Assert.Contains(metadata, m => m.GetProperty("kind").GetString() == "carved" && m.GetProperty("used").GetBoolean());
             var recovered = r.Json.GetProperty("recovered").EnumerateArray().ToList();

@@ -36,6 +36,8 @@ public sealed partial class RecoverCombinedDamageTests : IDisposable
         Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
         Assert.Equal(before, Repo.Sha256File(image));
         Assert.Contains(r.Json.GetProperty("metadata").EnumerateArray(), m => m.GetProperty("kind").GetString() == "carved" && m.GetProperty("used").GetBoolean());
+        Assert.Equal("lvm-metadata-damaged", r.Json.GetProperty("failureMode").GetString());
+        Assert.Contains($"the PV probably began at byte {pvStart}, in a partition", r.Json.GetProperty("diagnosis").GetString());
         var truth = fx.Sr.GetProperty("vdis").EnumerateArray().Where(v => v.GetProperty("kind").GetString() == "vhd")
             .ToDictionary(v => FooterUuid(Path.Combine(fx.Directory, "vdis", v.GetProperty("vhdiinfo").GetString()!)), v => v.GetProperty("expectedSha256").GetString());
         var recovered = r.Json.GetProperty("recovered").EnumerateArray().Where(v => v.GetProperty("carve").ValueKind == JsonValueKind.Object).ToList();
