@@ -66,6 +66,12 @@ public enum CarvePeKind
     Journal = 64,
     /// <summary><c>conectix</c> @0 that does not decode as a VHD head (bad checksum, no <c>cxsparse</c>).</summary>
     BadHead = 128,
+    /// <summary>
+    /// A valid <c>cxsparse</c> header @0x200 (and BAT) under a damaged or missing footer copy @0: a VHD head whose footer
+    /// Carver takes from the LV end or rebuilds (<see cref="CarvePe.HeadHeader"/> and <see cref="CarvePe.HeadBat"/> set, no
+    /// <see cref="CarvePe.HeadFooter"/>); <see cref="VhdHead"/> is added once it has one.
+    /// </summary>
+    HeadFooterDamaged = 256,
 }
 
 /// <summary>An ext4 superblock (primary or backup) found inside an extent.</summary>
@@ -105,7 +111,10 @@ public sealed class CarvePe
     public List<CarveExt4Hit> Ext4 { get; } = [];
 
     /// <summary>True when nothing marks this extent as the start of something (a filler extent may go here).</summary>
-    public bool IsQuiet => (Kind & (CarvePeKind.VhdHead | CarvePeKind.Batmap | CarvePeKind.Mgt | CarvePeKind.Journal)) == 0;
+    public bool IsQuiet => (Kind & (CarvePeKind.VhdHead | CarvePeKind.HeadFooterDamaged | CarvePeKind.Batmap | CarvePeKind.Mgt | CarvePeKind.Journal)) == 0;
+
+    /// <summary>The first 512 bytes of a <see cref="CarvePeKind.HeadFooterDamaged"/> head (what is left of its footer copy).</summary>
+    public byte[]? DamagedFooterCopy { get; set; }
 }
 
 /// <summary>One VHD found by its head, with what its BAT says about its logical extents.</summary>

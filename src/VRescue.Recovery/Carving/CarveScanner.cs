@@ -143,7 +143,7 @@ public static partial class CarveScanner
         }
 
         var size = extent.Length;
-        if (extent.StartsWith(VhdFooter.CookieMagic))
+        if (extent.StartsWith(VhdFooter.CookieMagic) || extent.Slice(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic))
         {
             AnalyseHead(extent, rec);
         }
@@ -225,26 +225,33 @@ public static partial class CarveScanner
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AnalyseHead(ReadOnlySpan<byte> extent, CarvePe rec)
     {
-        var footer = VhdFooter.Decode(extent[..Sector]);
-        if (!footer.IsChecksumValid || !footer.HasDynamicHeader || !extent.Slice(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic))
+        var header = extent.Slice(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic) ? VhdDynamicHeader.Decode(extent.Slice(Sector, VhdDynamicHeaderLayout.Size)) : null;
+        if (header is not { IsChecksumValid: true, IsBlockSizeUsable: true })
         {
-            rec.Kind |= CarvePeKind.BadHead;
+            // Without a valid dynamic header there is no BAT to carve by: a conectix here is noise or a lost head.
+            rec.Kind |= extent.StartsWith(VhdFooter.CookieMagic) ? CarvePeKind.BadHead : CarvePeKind.None;
             return;
         }
 
-        var header = VhdDynamicHeader.Decode(extent.Slice(Sector, VhdDynamicHeaderLayout.Size));
-        if (!header.IsChecksumValid || !header.IsBlockSizeUsable)
+        var footer = extent.StartsWith(VhdFooter.CookieMagic) ? VhdFooter.Decode(extent[..Sector]) : null;
+        if (footer is { IsChecksumValid: true, HasDynamicHeader: true })
         {
-            rec.Kind |= CarvePeKind.BadHead;
-            return;
+            rec.Kind |= CarvePeKind.VhdHead;
+            rec.HeadFooter = footer;
+        }
+        else
+        {
+            // The footer copy @0 is damaged or gone (xenserver-lvhd.md 2.8: copy @0, header @0x200); Carver finds the
+            // footer at the LV end or rebuilds one from the header and BAT.
+            rec.Kind |= CarvePeKind.HeadFooterDamaged;
+            rec.DamagedFooterCopy = extent[..Sector].ToArray();
         }
 
-        rec.Kind |= CarvePeKind.VhdHead;
-        rec.HeadFooter = footer;
         rec.HeadHeader = header;
 
-        // BAT entries inside this extent, bounded by the virtual size (libvhd reads only those) and the extent.
-        var used = header.UsedTableEntries(footer.CurrentSizeBytes);
+        // BAT entries inside this extent, bounded by the virtual size (libvhd reads only those) and the extent; with no
+        // footer, by the table size (entries past the real virtual size are 0xFFFFFFFF in the 2 TiB table SM preallocates).
+        var used = footer is { IsChecksumValid: true } ? header.UsedTableEntries(footer.CurrentSizeBytes) : header.MaxTableEntries;
         var table = (long)header.TableOffsetBytes;
         var fit = table >= extent.Length ? 0 : (extent.Length - table) / 4;
         var n = (int)Math.Clamp(Math.Min(used, fit), 0, VhdBat.MaxEntries);

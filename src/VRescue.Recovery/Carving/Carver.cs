@@ -102,6 +102,7 @@ public static class Carver
                 $"current VG {vg.VgName} (seqno {vg.Seqno}) is readable: its {vg.Lvs.Count} LV(s) on {vg.Pes.Count(p => p.Pe is not null)} PE(s) are left alone (not carved, never given to an old VDI)"));
         }
 
+        var footerNotes = CarveHeadFooters.Resolve(pes, claimed, findings);
         var allHeads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.VhdHead) != 0).ToList();
         var heads = allHeads.Where(h => !claimed.Contains(CarveSolver.Key(h.Source, h.Pe))).ToList();
         if (allHeads.Count > heads.Count)
@@ -118,6 +119,14 @@ public static class Carver
 
         var totalExtents = pes.Sum(p => (long)p.Length);
         var vdis = Catalog(heads, options, totalExtents, findings);
+        foreach (var v in vdis)
+        {
+            if (footerNotes.TryGetValue(v.Head, out var note))
+            {
+                v.Findings.Add(note);
+            }
+        }
+
         var mgt = pes.SelectMany(p => p).FirstOrDefault(p => (p.Kind & CarvePeKind.Mgt) != 0 && !claimed.Contains(CarveSolver.Key(p.Source, p.Pe)));
         // Raw VDIs (no VHD structure) by their guest ext4, in extents no VHD head, MGT or current LV holds; their
         // placed extents are kept from the VHD solver.
@@ -189,9 +198,22 @@ public static class Carver
         };
     }
 
-    /// <summary>An LV view of a carved VDI over its sources (unplaced extents read as zeros).</summary>
-    public static ExtentMappedSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources) =>
-        OpenExtents(vdi.LvName, vdi.Extents, result, sources);
+    /// <summary>
+    /// A carved VHD LV's view over its sources (unplaced extents read as zeros). A head whose footer copy was damaged
+    /// (<see cref="CarveHeadFooters"/>) reads with the footer carving gave it at offset 0, where tapdisk keeps the copy.
+    /// </summary>
+    public static IBlockSource OpenLv(CarveResult result, CarvedVdi vdi, IReadOnlyList<IBlockSource> sources)
+    {
+        var lv = OpenExtents(vdi.LvName, vdi.Extents, result, sources);
+        if ((vdi.Head.Kind & CarvePeKind.HeadFooterDamaged) == 0)
+        {
+            return lv;
+        }
+
+        var footer = new byte[VhdFooterLayout.Size];
+        vdi.Footer.Encode(footer);
+        return new OverlayBlockSource(lv, 0, footer);
+    }
 
     /// <summary>A raw VDI's LV view over its sources (unplaced extents read as zeros).</summary>
     public static ExtentMappedSource OpenRaw(CarveResult result, CarvedRawVdi raw, IReadOnlyList<IBlockSource> sources) =>

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+using System.Text.Json;
+using VRescue.TestSupport;
+
+namespace VRescue.Cli.Tests.Carving;
+
+/// <summary>
+/// Two remedies at once: all LVM metadata gone (the carve fixture's damaged.img, real lvm2) and one VDI's VHD head
+/// damaged on top: its footer copy at LV offset 0 corrupted or zeroed, and then its footer at the LV end zeroed too.
+/// The dynamic header and BAT survive, so `recover` must still carve the VDI. Truth: lvm2's segment map (lvs.json:
+/// where the LV's first and last extents are) and the generator's guest sha256 (facts.json).
+/// </summary>
+public sealed class RecoverDamagedHeadTests : IDisposable
+{
+    private const string Lv = "VHD-cc000003-0000-4000-8000-000000000003";
+    private readonly string _dir = Directory.CreateTempSubdirectory("vrescue-damaged-head-").FullName;
+
+    private static string FixtureDir => Path.Combine(Repo.FixtureCache, "carve");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void Footer_copy_with_a_flipped_byte_takes_the_lv_end_footer_with_the_same_uuid()
+    {
+        var (image, fact, head, _) = Prepare("flipped");
+        Patch(image, head + 28, "X"u8.ToArray());                            // creator application: the checksum no longer holds
+
+        var v = Recover(image, fact.GetProperty("footerUuid").GetString()!, "out");
+
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), v.GetProperty("sha256").GetString());
+        Assert.Contains(Warnings(v), w => w.StartsWith("CARVE_HEAD_FOOTER_DAMAGED", StringComparison.Ordinal) && w.Contains("damaged (checksum)", StringComparison.Ordinal)
+            && w.Contains("has the uuid the damaged copy still carries", StringComparison.Ordinal));
+    }
+
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void Footer_copy_zeroed_takes_the_only_fitting_lv_end_footer()
+    {
+        var (image, fact, head, _) = Prepare("zeroed");
+        Patch(image, head, new byte[512]);
+
+        var v = Recover(image, fact.GetProperty("footerUuid").GetString()!, "out");
+
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), v.GetProperty("sha256").GetString());
+        Assert.Contains(Warnings(v), w => w.StartsWith("CARVE_HEAD_FOOTER_DAMAGED", StringComparison.Ordinal) && w.Contains("is gone", StringComparison.Ordinal)
+            && w.Contains("the only one no other head claims", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Both footers gone: the footer is rebuilt from the header and BAT. The export holds every allocated block: it equals
+    /// the start of the true guest content (recovered with the end footer intact and checked against facts.json), and the
+    /// true content past it is zeros.
+    /// </summary>
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void Both_footers_gone_rebuilds_the_footer_and_exports_every_allocated_block()
+    {
+        var (image, fact, head, tail) = Prepare("both");
+        Patch(image, head, new byte[512]);
+        var reference = Recover(image, fact.GetProperty("footerUuid").GetString()!, "reference");
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), reference.GetProperty("sha256").GetString());
+        var truth = File.ReadAllBytes(Path.Combine(_dir, "reference", reference.GetProperty("file").GetString()!));
+        Patch(image, tail, new byte[512]);
+
+        var r = Cli.Run("recover", image, "--out", Path.Combine(_dir, "out"), "--format", "raw", "--json");
+
+        var v = r.Json.GetProperty("recovered").EnumerateArray().Single(x => Warnings(x).Any(w => w.StartsWith("CARVE_HEAD_FOOTER_DAMAGED", StringComparison.Ordinal)));
+        Assert.Equal("exported", v.GetProperty("status").GetString());
+        Assert.Contains(Warnings(v), w => w.Contains("rebuilt from the header and BAT", StringComparison.Ordinal) && w.Contains("lower bound", StringComparison.Ordinal));
+        var got = File.ReadAllBytes(Path.Combine(_dir, "out", v.GetProperty("file").GetString()!));
+        Assert.InRange(got.Length, 1, truth.Length);
+        Assert.True(truth.AsSpan(0, got.Length).SequenceEqual(got), "the rebuilt VDI's content differs from the true guest content");
+        Assert.False(truth.AsSpan(got.Length).ContainsAnyExcept((byte)0), "guest data past the rebuilt size was lost");
+    }
+
+    /// <summary>A copy of damaged.img; the VDI's facts; LV offset 0 and LV end - 512 as image offsets (lvm2's segment map).</summary>
+    private (string Image, JsonElement Fact, long Head, long Tail) Prepare(string name)
+    {
+        var image = Path.Combine(_dir, name + ".img");
+        Repo.Run("cp", $"--sparse=always {Path.Combine(FixtureDir, "damaged.img")} {image}");
+        var facts = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixtureDir, "facts.json"))).RootElement;
+        var fact = facts.GetProperty("vdis").EnumerateArray().Single(v => v.GetProperty("lvName").GetString() == Lv);
+        var peStart = facts.GetProperty("peStartBytes").GetInt64();
+        var extent = facts.GetProperty("extentSizeBytes").GetInt64();
+        var lastLe = (fact.GetProperty("lvSizeBytes").GetInt64() / extent) - 1;
+        var segments = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixtureDir, "lvs.json"))).RootElement.EnumerateArray()
+            .Where(s => s.GetProperty("lv_name").GetString() == Lv).ToList();
+        long Pe(long le)
+        {
+            var s = segments.Single(s => long.Parse(s.GetProperty("seg_start_pe").GetString()!) <= le
+                && le < long.Parse(s.GetProperty("seg_start_pe").GetString()!) + long.Parse(s.GetProperty("seg_size_pe").GetString()!));
+            var first = long.Parse(s.GetProperty("seg_pe_ranges").GetString()!.Split(':')[1].Split('-')[0]);
+            return first + le - long.Parse(s.GetProperty("seg_start_pe").GetString()!);
+        }
+
+        return (image, fact, peStart + (Pe(0) * extent), peStart + (Pe(lastLe) * extent) + extent - 512);
+    }
+
+    private JsonElement Recover(string image, string footerUuid, string outName)
+    {
+        var before = Repo.Sha256File(image);
+        var r = Cli.Run("recover", image, "--out", Path.Combine(_dir, outName), "--format", "raw", "--json");
+        Assert.DoesNotContain("   at ", r.Stdout + r.Stderr);
+        Assert.Equal(before, Repo.Sha256File(image));
+        var v = r.Json.GetProperty("recovered").EnumerateArray().Single(x => x.GetProperty("carve").ValueKind == JsonValueKind.Object
+            && x.GetProperty("carve").GetProperty("footerUuid").GetString() == footerUuid);
+        Assert.Equal("exported", v.GetProperty("status").GetString());
+        return v;
+    }
+
+    private static IEnumerable<string> Warnings(JsonElement v) => v.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!);
+
+    private static void Patch(string path, long offset, byte[] bytes)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Write);
+        f.Position = offset;
+        f.Write(bytes);
+    }
+}
