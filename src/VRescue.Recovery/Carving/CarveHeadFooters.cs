@@ -19,8 +19,8 @@ namespace VRescue.Recovery.Carving;
 /// </summary>
 public static class CarveHeadFooters
 {
-    /// <summary>Gives every damaged head a footer; returns the finding per head for its VDI.</summary>
-    public static Dictionary<CarvePe, Finding> Resolve(IReadOnlyList<CarvePe[]> pes, HashSet<long> claimed, List<Finding> findings)
+    /// <summary>Gives every damaged head a footer; returns the finding per head, for its VDI.</summary>
+    public static Dictionary<CarvePe, Finding> Resolve(IReadOnlyList<CarvePe[]> pes, HashSet<long> claimed)
     {
         var notes = new Dictionary<CarvePe, Finding>();
         var damaged = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.HeadFooterDamaged) != 0 && !claimed.Contains(CarveSolver.Key(p.Source, p.Pe))).ToList();
@@ -71,7 +71,6 @@ public static class CarveHeadFooters
                 $"VHD head at PE {head.Pe}: the footer copy at offset 0 is {(copy is null ? "gone" : "damaged (checksum)")}, the dynamic header at 0x200 is valid; footer {how}",
                 head.OffsetBytes);
             notes[head] = finding;
-            findings.Add(finding);
         }
 
         return notes;

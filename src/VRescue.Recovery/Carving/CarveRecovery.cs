@@ -58,7 +58,8 @@ public static class CarveRecovery
 
         var result = Carver.Carve(sources, new CarveOptions { KnownExtents = known }, null, cancel);
         var footers = metadataSrs.SelectMany(s => s.Vdis).Where(v => v.Image?.Footer is not null).Select(v => v.Image!.Footer!.Uuid).ToHashSet();
-        var notes = new List<string>();
+        // What the carve says of the whole PV (heads it could not read or had to leave out, ...); per-VDI findings go to their VDI.
+        var notes = result.Findings.Where(f => f.Severity >= Severity.Warning).Select(f => $"carving: {f.Code}: {f.Message}").ToList();
         var parents = result.Vdis.Where(v => v.ParentId is not null).Select(v => v.ParentId!.Value).ToHashSet();
         var export = new List<CarvedVdi>();
         foreach (var v in result.Vdis)

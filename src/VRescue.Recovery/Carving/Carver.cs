@@ -102,7 +102,7 @@ public static class Carver
                 $"current VG {vg.VgName} (seqno {vg.Seqno}) is readable: its {vg.Lvs.Count} LV(s) on {vg.Pes.Count(p => p.Pe is not null)} PE(s) are left alone (not carved, never given to an old VDI)"));
         }
 
-        var footerNotes = CarveHeadFooters.Resolve(pes, claimed, findings);
+        var footerNotes = CarveHeadFooters.Resolve(pes, claimed);
         var allHeads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.VhdHead) != 0).ToList();
         var heads = allHeads.Where(h => !claimed.Contains(CarveSolver.Key(h.Source, h.Pe))).ToList();
         if (allHeads.Count > heads.Count)
@@ -110,11 +110,12 @@ public static class Carver
             findings.Add(new Finding("CARVE_CURRENT_VG_HEADS_SKIPPED", Severity.Info,
                 $"{allHeads.Count - heads.Count} VHD head(s) at PE(s) {Ranges(allHeads.Except(heads).Select(h => h.Pe))} belong to LVs of the current VG (or of metadata the caller uses); not carved"));
         }
-        var badHeads = pes.SelectMany(p => p).Count(p => (p.Kind & CarvePeKind.BadHead) != 0);
-        if (badHeads > 0)
+        var badHeads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.BadHead) != 0).ToList();
+        if (badHeads.Count > 0)
         {
             findings.Add(new Finding("CARVE_BAD_VHD_HEAD", Severity.Warning,
-                $"{badHeads} extent(s) start with 'conectix' but are not a valid VHD head (checksum, disk type or missing 'cxsparse'); ignored"));
+                $"{badHeads.Count} extent(s) start with 'conectix' but hold no valid VHD dynamic header at 0x200 (cookie, checksum or block size), so there is no BAT to carve by; ignored: PE(s) {Ranges(badHeads.Select(h => h.Pe))}",
+                badHeads[0].OffsetBytes));
         }
 
         var totalExtents = pes.Sum(p => (long)p.Length);
@@ -538,8 +539,11 @@ public static class Carver
             parts.Add(s2 == prev ? $"{s2}" : $"{s2}-{prev}");
         }
 
-        return string.Join(",", parts);
+        // Bounded: a hostile PV can make every other extent match.
+        return parts.Count <= MaxRangesListed ? string.Join(",", parts) : $"{string.Join(",", parts.Take(MaxRangesListed))},... ({parts.Count - MaxRangesListed} more ranges)";
     }
+
+    private const int MaxRangesListed = 32;
 
     private static List<CarvedVdi> Catalog(List<CarvePe> heads, CarveOptions options, long totalExtents, List<Finding> findings)
     {

@@ -71,6 +71,26 @@ public sealed class RecoverDamagedHeadTests : IDisposable
         Assert.False(truth.AsSpan(got.Length).ContainsAnyExcept((byte)0), "guest data past the rebuilt size was lost");
     }
 
+    /// <summary>
+    /// Footer copy and dynamic header both damaged: no BAT, nothing to carve the VDI by. It is lost, but recover says so
+    /// with the extent, instead of leaving the VDI out without a word.
+    /// </summary>
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void Head_without_a_readable_header_is_named_in_the_notes()
+    {
+        var (image, fact, head, _) = Prepare("header");
+        Patch(image, head + 512 + 40, "XX"u8.ToArray());                      // inside the header's parent uuid: its checksum fails
+        var facts = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixtureDir, "facts.json"))).RootElement;
+        var pe = (head - facts.GetProperty("peStartBytes").GetInt64()) / facts.GetProperty("extentSizeBytes").GetInt64();
+
+        var r = Cli.Run("recover", image, "--out", Path.Combine(_dir, "out"), "--json");
+
+        Assert.DoesNotContain(r.Json.GetProperty("recovered").EnumerateArray(), x => x.GetProperty("carve").ValueKind == JsonValueKind.Object
+            && x.GetProperty("carve").GetProperty("footerUuid").GetString() == fact.GetProperty("footerUuid").GetString());
+        Assert.Contains(r.Json.GetProperty("notes").EnumerateArray(), n => n.GetString()!.StartsWith("carving: CARVE_BAD_VHD_HEAD", StringComparison.Ordinal)
+            && n.GetString()!.EndsWith($"PE(s) {pe}", StringComparison.Ordinal));
+    }
+
     /// <summary>A copy of damaged.img; the VDI's facts; LV offset 0 and LV end - 512 as image offsets (lvm2's segment map).</summary>
     private (string Image, JsonElement Fact, long Head, long Tail) Prepare(string name)
     {
