@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
 using VRescue.Recovery.Sr;
+using VRescue.Recovery.Vhd;
 using VRescue.Storage;
 using VRescue.Storage.Output;
 using VRescue.Storage.Vhd;
@@ -72,6 +73,7 @@ public static class VdiExporter
         }
 
         IBlockSource content;
+        IReadOnlyList<ByteRange> lost = [];
         List<ExportChainMember> chain;
         Func<long, bool> knownZero = _ => false;
         if (!vdi.IsVhd)
@@ -84,17 +86,23 @@ public static class VdiExporter
             var vhdChain = VhdChain.OpenWithReferences(Track(vdi.Lv), r => job.Sr.ResolveParent(r) is { } p ? Track(p) : null);
             warnings.AddRange(vhdChain.Findings.Where(f => f.Severity >= Severity.Warning).Select(f => $"{f.Code}: {f.Message}"));
             chain = DescribeChain(vhdChain, trackers);
-            if (vhdChain.Content is null)
+            if (vhdChain.Content is not null)
+            {
+                content = vhdChain.Content;
+                knownZero = UnallocatedInEveryLayer(vhdChain);
+                if (keepChain is not null && format == ExportFormat.Vhd)
+                {
+                    return ExportKeepingChain(job, vhdChain, outDir, keepChain, trackers, baseEntry with { Chain = chain }, started, cancel);
+                }
+            }
+            else if (Repair(job, Track(vdi.Lv), warnings, keepChain is not null) is { } repaired)
+            {
+                (content, lost) = repaired;
+            }
+            else
             {
                 var why = vhdChain.Findings.FirstOrDefault(f => f.Severity == Severity.Error);
                 return baseEntry with { Chain = chain, Error = why is null ? "VHD chain cannot be read" : $"{why.Code}: {why.Message}", Seconds = started.Elapsed.TotalSeconds };
-            }
-
-            content = vhdChain.Content;
-            knownZero = UnallocatedInEveryLayer(vhdChain);
-            if (keepChain is not null && format == ExportFormat.Vhd)
-            {
-                return ExportKeepingChain(job, vhdChain, outDir, keepChain, trackers, baseEntry with { Chain = chain }, started, cancel);
             }
         }
 
@@ -116,6 +124,7 @@ public static class VdiExporter
                 $"(first at LV offset {ranges[0].OffsetBytes}): {t.FirstError}");
         }
 
+        unreadable = ByteRange.Merge([.. unreadable, .. lost]);
         return baseEntry with
         {
             File = fileName,
@@ -128,6 +137,35 @@ public static class VdiExporter
             WrittenBytes = written,
             Seconds = Math.Round(started.Elapsed.TotalSeconds, 3),
         };
+    }
+
+    /// <summary>
+    /// When the VHD cannot be opened as it stands (both footers lost, header damaged, BAT clobbered): the guest view
+    /// `vrescue vhd repair` would write (<see cref="VhdInspection.Check"/>: footer from its copy or rebuilt, BAT found by
+    /// structure, blocks placed from the grid), read from the LV as it is; nothing is written to the source. Null when
+    /// the bytes hold no VHD. The ranges repair could not recover are zeros in the output and listed as unreadable.
+    /// </summary>
+    private static (IBlockSource Content, IReadOnlyList<ByteRange> Lost)? Repair(VdiExportJob job, IBlockSource lv, List<string> warnings, bool keepChain)
+    {
+        var target = VhdTarget.ForVdi(job.Sr, job.Vdi, lv);
+        var (report, _, guest) = VhdInspection.Check(target);
+        if (guest is null || report.Verdict == VhdVerdict.NotAVhd)
+        {
+            return null;
+        }
+
+        warnings.Add("the VHD could not be read as it stands; exported through the repair `vrescue vhd repair` makes, from the LV as it is"
+            + (report.Repairs.Count > 0 ? $": {string.Join("; ", report.Repairs)}" : "")
+            + (keepChain ? " (--keep-chain does not apply to a repaired VHD: written flattened)" : ""));
+        foreach (var f in report.Findings.Where(f => f.Severity >= Severity.Warning))
+        {
+            if (!warnings.Any(w => w.EndsWith(f.Message, StringComparison.Ordinal)))
+            {
+                warnings.Add($"repair: {f.Code}: {f.Message}");
+            }
+        }
+
+        return (guest, report.BadRanges.Select(r => new ByteRange(r.OffsetBytes, r.LengthBytes)).ToList());
     }
 
     private static ExportedVdi ExportKeepingChain(VdiExportJob job, VhdChain vhdChain, string outDir, ExportLayerCache cache,

@@ -153,6 +153,13 @@ public sealed class VhdTarget : IDisposable
         throw new FileNotFoundException($"{string.Join(", ", paths)}: no VDI {vdiUuid} in the SRs found there (vrescue probe lists the VDIs)");
     }
 
+    /// <summary>
+    /// A VDI's LV, read through <paramref name="lv"/>, in an SR already assembled (recover's metadata choice); parents
+    /// resolved within that SR.
+    /// </summary>
+    internal static VhdTarget ForVdi(AssembledSr sr, AssembledVdi vdi, IBlockSource lv) =>
+        new(lv, [lv.Name], vdi.Uuid.ToString(), r => sr.ResolveParent(r)?.Source, new VhdSrLocator(sr, vdi.Lv));
+
     internal void Own(IDisposable d) => _owned.Add(d);
 
     public void Dispose() => _owned.ForEach(d => d.Dispose());

@@ -7,7 +7,8 @@ namespace VRescue.Cli.Tests.Carving;
 /// <summary>
 /// Two remedies at once: all LVM metadata gone (the carve fixture's damaged.img, real lvm2) and one VDI's VHD head
 /// damaged on top: its footer copy at LV offset 0 corrupted or zeroed, and then its footer at the LV end zeroed too.
-/// The dynamic header and BAT survive, so `recover` must still carve the VDI. Truth: lvm2's segment map (lvs.json:
+/// The dynamic header and BAT survive, so `recover` must still carve the VDI. And with the metadata intact
+/// (original.img), the same VHD damage must not fail the VDI either. Truth: lvm2's segment map (lvs.json:
 /// where the LV's first and last extents are) and the generator's guest sha256 (facts.json).
 /// </summary>
 public sealed class RecoverDamagedHeadTests : IDisposable
@@ -91,11 +92,35 @@ public sealed class RecoverDamagedHeadTests : IDisposable
             && n.GetString()!.EndsWith($"PE(s) {pe}", StringComparison.Ordinal));
     }
 
-    /// <summary>A copy of damaged.img; the VDI's facts; LV offset 0 and LV end - 512 as image offsets (lvm2's segment map).</summary>
-    private (string Image, JsonElement Fact, long Head, long Tail) Prepare(string name)
+    /// <summary>
+    /// With the LVM metadata intact (original.img) and both footers of the VDI gone, the VHD cannot be opened as it
+    /// stands: recover exports it through the repair `vrescue vhd repair` makes (footer rebuilt from the header and BAT,
+    /// virtual size from the guest's ext4), byte-identical to the generator's guest content.
+    /// </summary>
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void With_metadata_intact_a_vhd_without_footers_is_exported_through_repair()
+    {
+        var (image, fact, head, tail) = Prepare("metadata-intact", "original.img");
+        Patch(image, head, new byte[512]);
+        Patch(image, tail, new byte[512]);
+        var before = Repo.Sha256File(image);
+
+        var r = Cli.Run("recover", image, "--out", Path.Combine(_dir, "out"), "--format", "raw", "--json");
+
+        Assert.Equal(before, Repo.Sha256File(image));
+        var v = r.Json.GetProperty("recovered").EnumerateArray().Single(x => x.GetProperty("uuid").GetString() == Lv["VHD-".Length..]);
+        Assert.Equal("current", v.GetProperty("source").GetProperty("kind").GetString());
+        Assert.Equal("exported", v.GetProperty("status").GetString());
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), v.GetProperty("sha256").GetString());
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), Repo.Sha256File(Path.Combine(_dir, "out", v.GetProperty("file").GetString()!)));
+        Assert.Contains(Warnings(v), w => w.Contains("exported through the repair", StringComparison.Ordinal) && w.Contains("footer: rebuilt", StringComparison.Ordinal));
+    }
+
+    /// <summary>A copy of the fixture image; the VDI's facts; LV offset 0 and LV end - 512 as image offsets (lvm2's segment map).</summary>
+    private (string Image, JsonElement Fact, long Head, long Tail) Prepare(string name, string fixtureImage = "damaged.img")
     {
         var image = Path.Combine(_dir, name + ".img");
-        Repo.Run("cp", $"--sparse=always {Path.Combine(FixtureDir, "damaged.img")} {image}");
+        Repo.Run("cp", $"--sparse=always {Path.Combine(FixtureDir, fixtureImage)} {image}");
         var facts = JsonDocument.Parse(File.ReadAllText(Path.Combine(FixtureDir, "facts.json"))).RootElement;
         var fact = facts.GetProperty("vdis").EnumerateArray().Single(v => v.GetProperty("lvName").GetString() == Lv);
         var peStart = facts.GetProperty("peStartBytes").GetInt64();
