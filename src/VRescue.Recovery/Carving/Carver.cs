@@ -336,10 +336,6 @@ public static class Carver
     }
 
     /// <summary>
-    /// Unplaced runs of logical extents explained by the current VG: lvm2 gives an LV the free PEs after its previous
-    /// extent (lvextend), so the run lay between the PEs of its placed neighbours; current LVs there overwrote it.
-    /// </summary>
-    /// <summary>
     /// Every content check of the solver looks for bitmap sectors on blktap's grid (data 4 KiB aligned in the LV,
     /// <see cref="CarveScanner.BitmapPhaseBytes"/>). A VHD not written by tapdisk / vhd-util (qemu-img's layout copied
     /// in with dd: blocks of 2 MiB + 512 packed from 0x800) has blocks off that grid; the extents holding them were
@@ -401,6 +397,10 @@ public static class Carver
             v.Head.OffsetBytes + (long)v.Header.TableOffsetBytes));
     }
 
+    /// <summary>
+    /// Unplaced runs of logical extents explained by the current VG: lvm2 gives an LV the free PEs after its previous
+    /// extent (lvextend), so the run lay between the PEs of its placed neighbours; current LVs there overwrote it.
+    /// </summary>
     private static IEnumerable<Finding> Overwritten(CarvedVdi v, List<long> unplaced, IReadOnlyList<CarveCurrentVg> current, IReadOnlyList<CarvePe[]> pes)
     {
         if (current.Count == 0)
