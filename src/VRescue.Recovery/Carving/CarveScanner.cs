@@ -251,7 +251,7 @@ public static partial class CarveScanner
 
         // BAT entries inside this extent, bounded by the virtual size (libvhd reads only those) and the extent; with no
         // footer, by the table size (entries past the real virtual size are 0xFFFFFFFF in the 2 TiB table SM preallocates).
-        var used = footer is { IsChecksumValid: true } ? header.UsedTableEntries(footer.CurrentSizeBytes) : header.MaxTableEntries;
+        var used = rec.HeadFooter is { } valid ? header.UsedTableEntries(valid.CurrentSizeBytes) : header.MaxTableEntries;
         var table = (long)header.TableOffsetBytes;
         var fit = table >= extent.Length ? 0 : (extent.Length - table) / 4;
         var n = (int)Math.Clamp(Math.Min(used, fit), 0, VhdBat.MaxEntries);
