@@ -121,7 +121,7 @@ internal sealed class CarveGuestExt4
     /// Reads guest bytes of <paramref name="v"/> (its own blocks, else its parents', at most 32 hops) from extents
     /// placed with confidence; false when any byte is in an unplaced, unsure or unallocated place.
     /// </summary>
-    private static bool ReadGuest(IReadOnlyList<CarvedVdi> vdis, CarvedVdi v, IReadOnlyList<IBlockSource> sources, long peStartBytes, long extent,
+    internal static bool ReadGuest(IReadOnlyList<CarvedVdi> vdis, CarvedVdi v, IReadOnlyList<IBlockSource> sources, long peStartBytes, long extent,
         long guest, Span<byte> buffer)
     {
         while (buffer.Length > 0)

@@ -2,6 +2,8 @@
 using System.Security.Cryptography;
 using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
+using VRescue.Recovery.Vhd;
+using VRescue.Storage;
 
 namespace VRescue.Recovery.Carving;
 
@@ -60,6 +62,7 @@ public static class CarveHeadFooters
             else
             {
                 footer = Rebuild(head, header, last);
+                head.FooterRebuilt = true;
                 how = $"rebuilt from the header and BAT: virtual size {footer.CurrentSizeBytes} bytes is a lower bound (up to the last allocated block), uuid {footer.Uuid} made up"
                     + (fitting.Count > 1 ? $"; LV-end footers at PE(s) {string.Join(", ", fitting.Select(t => t.Pe))} fit equally and none can be told apart" : "");
             }
@@ -74,6 +77,41 @@ public static class CarveHeadFooters
         }
 
         return notes;
+    }
+
+    /// <summary>
+    /// After the solve: a rebuilt footer's virtual size reaches only the last allocated block. The guest's own structures
+    /// (GPT alternate header, MBR partition ends, ext block count: <see cref="VhdSizeInference.GuestDiskSize"/>, as
+    /// `vrescue vhd repair` uses them), read through the VDI's confidently placed extents, usually give the real size;
+    /// a guest file system larger than its disk would not mount.
+    /// </summary>
+    public static void RefineRebuiltSizes(IReadOnlyList<CarvedVdi> vdis, IReadOnlyList<IBlockSource> sources, long peStartBytes, long extentBytes)
+    {
+        foreach (var v in vdis.Where(v => v.Head.FooterRebuilt))
+        {
+            var head = new byte[4096];
+            if (!CarveGuestExt4.ReadGuest(vdis, v, sources, peStartBytes, extentBytes, 0, head)
+                || VhdSizeInference.GuestDiskSize(new MemoryBlockSource(head)) is not { } hint)
+            {
+                continue;
+            }
+
+            var size = (ulong)((hint + (2L << 20) - 1) / (2L << 20) * (2L << 20));   // SM sizes VDIs in 2 MiB blocks
+            if (size <= v.Footer.CurrentSizeBytes || size > Math.Min(VhdFooter.MaxCurrentSizeBytes, (ulong)v.Header.MaxTableEntries * v.Header.BlockSizeBytes))
+            {
+                continue;
+            }
+
+            var geometry = VhdGeometry.FromSize(size);
+            v.Findings.Add(new Finding("CARVE_HEAD_SIZE_FROM_GUEST", Severity.Warning,
+                $"{v.LvName}: rebuilt footer's virtual size raised from {v.Footer.CurrentSizeBytes} to {size} bytes: the guest's own structures span {hint} bytes",
+                v.Head.OffsetBytes));
+            v.Footer = Reencode(v.Footer with
+            {
+                OriginalSizeBytes = size, CurrentSizeBytes = size,
+                GeometryCylinders = geometry.Cylinders, GeometryHeads = geometry.Heads, GeometrySectorsPerTrack = geometry.SectorsPerTrack,
+            });
+        }
     }
 
     /// <summary>Whether <paramref name="f"/> can be this header's footer: type, data offset and a size covering every allocated block.</summary>

@@ -115,6 +115,9 @@ public sealed class CarvePe
 
     /// <summary>The first 512 bytes of a <see cref="CarvePeKind.HeadFooterDamaged"/> head (what is left of its footer copy).</summary>
     public byte[]? DamagedFooterCopy { get; set; }
+
+    /// <summary>True when no footer was found for this damaged head and <see cref="CarveHeadFooters"/> rebuilt one.</summary>
+    public bool FooterRebuilt { get; set; }
 }
 
 /// <summary>One VHD found by its head, with what its BAT says about its logical extents.</summary>
@@ -122,7 +125,8 @@ public sealed class CarvedVdi
 {
     public required int Id { get; init; }
     public required CarvePe Head { get; init; }
-    public required VhdFooter Footer { get; init; }
+    /// <summary>The head's footer; set again only when a rebuilt one learns the guest's size (<see cref="CarveHeadFooters.RefineRebuiltSizes"/>).</summary>
+    public required VhdFooter Footer { get; set; }
     public required VhdDynamicHeader Header { get; init; }
     public required uint[] Bat { get; init; }
     public required long ExtentCount { get; set; }

@@ -161,6 +161,7 @@ public static class Carver
             LinkMgtNames(sources[mgt.Source], mgt, vdis, findings);
         }
 
+        CarveHeadFooters.RefineRebuiltSizes(vdis, sources, peStart, extent);
         foreach (var v in vdis)
         {
             DistrustOffGrid(v, pes, extent);
