@@ -22,7 +22,7 @@ namespace VRescue.Recovery.Carving;
 public static class CarveHeadFooters
 {
     /// <summary>Gives every damaged head a footer; returns the finding per head, for its VDI.</summary>
-    public static Dictionary<CarvePe, Finding> Resolve(IReadOnlyList<CarvePe[]> pes, HashSet<long> claimed)
+    public static Dictionary<CarvePe, Finding> Resolve(IReadOnlyList<CarvePe[]> pes, HashSet<long> claimed, long extentBytes, int maxHeads)
     {
         var notes = new Dictionary<CarvePe, Finding>();
         var damaged = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.HeadFooterDamaged) != 0 && !claimed.Contains(CarveSolver.Key(p.Source, p.Pe))).ToList();
@@ -35,16 +35,22 @@ public static class CarveHeadFooters
         var tails = pes.SelectMany(p => p)
             .Where(p => p.Tail is { } t && !owned.Contains(t.Uuid) && !claimed.Contains(CarveSolver.Key(p.Source, p.Pe)))
             .ToList();
+        // Bounded for hostile PVs (every extent a header, every other a footer): heads as many as Catalog keeps, and the
+        // "only one fits" search only among a few thousand unmatched footers (beyond that one fitting proves nothing).
+        var maxLvBytes = pes.Sum(p => (long)p.Length) * extentBytes;
+        var byUuid = tails.GroupBy(t => t.Tail!.Uuid).ToDictionary(g => g.Key, g => g.ToList());
+        var searchable = tails.Count <= MaxFooterSearch ? tails : [];
         var taken = new HashSet<CarvePe>();
-        foreach (var head in damaged)
+        foreach (var head in damaged.Take(maxHeads))
         {
             var header = head.HeadHeader!;
-            var last = LastAllocatedBlock(head.HeadBat!);
+            var last = LastAllocatedBlock(head.HeadBat!, header, maxLvBytes);
             var copy = head.DamagedFooterCopy is { } bytes && bytes.AsSpan().StartsWith(VhdFooter.CookieMagic) ? VhdFooter.Decode(bytes) : null;
-            var fitting = tails.Where(t => !taken.Contains(t) && Fits(t.Tail!, header, last)).ToList();
+            var sameUuid = copy is not null && byUuid.TryGetValue(copy.Uuid, out var list) ? list : [];
+            var fitting = searchable.Where(t => !taken.Contains(t) && Fits(t.Tail!, header, last)).ToList();
             VhdFooter footer;
             string how;
-            if (copy is not null && fitting.FirstOrDefault(t => t.Tail!.Uuid == copy.Uuid) is { } same)
+            if (sameUuid.FirstOrDefault(t => !taken.Contains(t) && Fits(t.Tail!, header, last)) is { } same)
             {
                 (footer, how) = (same.Tail!, $"taken from the LV-end footer at PE {same.Pe}, which has the uuid the damaged copy still carries");
                 taken.Add(same);
@@ -78,6 +84,8 @@ public static class CarveHeadFooters
 
         return notes;
     }
+
+    private const int MaxFooterSearch = 4096;
 
     /// <summary>
     /// After the solve: a rebuilt footer's virtual size reaches only the last allocated block. The guest's own structures
@@ -123,11 +131,17 @@ public static class CarveHeadFooters
         && f.CurrentSizeBytes <= Math.Min(VhdFooter.MaxCurrentSizeBytes, (ulong)header.MaxTableEntries * header.BlockSizeBytes)
         && header.UsedTableEntries(f.CurrentSizeBytes) > lastAllocated;
 
-    private static long LastAllocatedBlock(uint[] bat)
+    /// <summary>
+    /// The last BAT entry that points past the table and whose block ends within <paramref name="maxLvBytes"/> (zeros,
+    /// entries into the metadata or past every scanned extent are garbage, as Catalog treats them).
+    /// </summary>
+    private static long LastAllocatedBlock(uint[] bat, VhdDynamicHeader header, long maxLvBytes)
     {
+        var dataStartSector = ((long)header.TableOffsetBytes + header.TableSizeBytes) / 512;
+        var lastStartSector = (maxLvBytes - 512 - header.BlockSizeBytes) / 512;
         for (var b = bat.Length - 1; b >= 0; b--)
         {
-            if (bat[b] != VhdBat.Unallocated)
+            if (bat[b] != VhdBat.Unallocated && bat[b] >= dataStartSector && bat[b] <= lastStartSector)
             {
                 return b;
             }

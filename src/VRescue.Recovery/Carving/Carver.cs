@@ -102,7 +102,7 @@ public static class Carver
                 $"current VG {vg.VgName} (seqno {vg.Seqno}) is readable: its {vg.Lvs.Count} LV(s) on {vg.Pes.Count(p => p.Pe is not null)} PE(s) are left alone (not carved, never given to an old VDI)"));
         }
 
-        var footerNotes = CarveHeadFooters.Resolve(pes, claimed);
+        var footerNotes = CarveHeadFooters.Resolve(pes, claimed, extent, options.MaxHeads);
         var allHeads = pes.SelectMany(p => p).Where(p => (p.Kind & CarvePeKind.VhdHead) != 0).ToList();
         var heads = allHeads.Where(h => !claimed.Contains(CarveSolver.Key(h.Source, h.Pe))).ToList();
         if (allHeads.Count > heads.Count)

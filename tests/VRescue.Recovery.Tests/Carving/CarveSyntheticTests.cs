@@ -154,6 +154,36 @@ public class CarveSyntheticTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), watch.Elapsed.ToString());
     }
 
+    /// <summary>
+    /// Every even extent opens with a valid dynamic header and no footer copy (an empty BAT), every odd one ends with a
+    /// footer of its own uuid that fits any of them: no footer can be told to belong to a head, so each head gets a
+    /// rebuilt footer (one block) and says so. Bounded.
+    /// </summary>
+    [Fact]
+    public void Pv_full_of_headers_without_footer_copies_is_bounded_and_reported()
+    {
+        const int extents = 48;
+        var (bytes, _) = CarveSyntheticPv.Memory(extents);
+        var header = new VRescue.Formats.Vhd.VhdDynamicHeader { TableOffsetBytes = 0x600, MaxTableEntries = 0x100000 };
+        var extentBytes = (int)(4L << 20);
+        for (var pe = 0; pe < extents; pe += 2)
+        {
+            var at = (int)CarveSyntheticPv.PeStartBytes + (pe * extentBytes);
+            header.Encode(bytes.AsSpan(at + 512, 1024));
+            bytes.AsSpan(at + 0x600, extentBytes - 0x600).Fill(0xFF);         // the BAT, as far as this extent holds it: empty
+            var footer = new VRescue.Formats.Vhd.VhdFooter { DataOffsetBytes = 512, CurrentSizeBytes = 8L << 20, OriginalSizeBytes = 8L << 20, DiskType = VRescue.Formats.Vhd.VhdDiskType.Dynamic, Uuid = Guid.NewGuid() };
+            footer.Encode(bytes.AsSpan(at + (2 * extentBytes) - 512, 512));
+        }
+
+        var watch = Stopwatch.StartNew();
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), watch.Elapsed.ToString());
+        Assert.Equal(extents / 2, result.Vdis.Count);
+        Assert.All(result.Vdis, v => Assert.Contains(v.Findings, f => f.Code == "CARVE_HEAD_FOOTER_DAMAGED" && f.Message.Contains("fit equally", StringComparison.Ordinal)));
+        Assert.All(result.Vdis, v => Assert.Equal(2UL << 20, v.Footer.CurrentSizeBytes));
+    }
+
     [Fact]
     public void Absurd_bat_and_duplicated_footer_uuids_become_findings()
     {
