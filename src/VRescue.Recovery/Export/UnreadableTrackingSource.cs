@@ -6,12 +6,16 @@ namespace VRescue.Recovery.Export;
 /// <summary>
 /// A view that turns read errors into zeros and remembers where they were, so an export of a truncated or failing
 /// source continues and reports what it could not read. A read that fails is retried in
-/// <see cref="GranularityBytes"/> pieces so only the bytes that really fail are lost. <see cref="ThreadFailures"/>
-/// lets a reader above (a VHD guest view) find out that its last read hit such a range.
+/// <see cref="GranularityBytes"/> pieces, and a piece that fails in <see cref="SectorBytes"/> sectors, so only the
+/// bytes that really fail are lost. <see cref="ThreadFailures"/> lets a reader above (a VHD guest view) find out that
+/// its last read hit such a range.
 /// </summary>
 public sealed class UnreadableTrackingSource(IBlockSource inner) : IBlockSource
 {
     public const int GranularityBytes = 4096;
+
+    /// <summary>The unit a disk fails in (512n and 512e logical sectors; a ddrescue mapfile's default).</summary>
+    public const int SectorBytes = 512;
 
     [ThreadStatic]
     private static long t_failures;
@@ -62,19 +66,34 @@ public sealed class UnreadableTrackingSource(IBlockSource inner) : IBlockSource
                 {
                     ReadFully(offsetBytes + pos, piece);
                 }
-                catch (SourceReadException e)
+                catch (SourceReadException)
                 {
-                    piece.Clear();
-                    t_failures++;
-                    lock (_lock)
+                    for (var sector = 0; sector < piece.Length; sector += SectorBytes)
                     {
-                        FirstError ??= e.Message;
-                        _unreadable.Add(new ByteRange(offsetBytes + pos, piece.Length));
+                        ReadOrRecord(offsetBytes + pos + sector, piece.Slice(sector, Math.Min(SectorBytes, piece.Length - sector)));
                     }
                 }
             }
 
             return n;
+        }
+    }
+
+    private void ReadOrRecord(long offsetBytes, Span<byte> piece)
+    {
+        try
+        {
+            ReadFully(offsetBytes, piece);
+        }
+        catch (SourceReadException e)
+        {
+            piece.Clear();
+            t_failures++;
+            lock (_lock)
+            {
+                FirstError ??= e.Message;
+                _unreadable.Add(new ByteRange(offsetBytes, piece.Length));
+            }
         }
     }
 

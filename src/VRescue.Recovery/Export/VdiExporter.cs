@@ -412,21 +412,34 @@ public static class VdiExporter
         return (sha is null ? null : Convert.ToHexStringLower(sha.GetHashAndReset()), ByteRange.Merge(unreadable), written);
     }
 
+    /// <summary>Reads <paramref name="piece"/> again; true when a read below it failed (it holds zeros there).</summary>
+    private static bool Fails(IBlockSource content, long offset, Span<byte> piece)
+    {
+        var before = UnreadableTrackingSource.ThreadFailures;
+        content.ReadZeroFilled(offset, piece);
+        return UnreadableTrackingSource.ThreadFailures != before;
+    }
+
     private static ChunkState ReadChunk(IBlockSource content, long offset, Span<byte> buffer, ConcurrentBag<ByteRange> unreadable)
     {
         var before = UnreadableTrackingSource.ThreadFailures;
         content.ReadZeroFilled(offset, buffer);
         if (UnreadableTrackingSource.ThreadFailures != before)
         {
-            // Something below failed during this chunk: find which guest pieces it affected.
+            // Something below failed during this chunk: find which guest pieces, then which sectors of them, it affected.
             for (var pos = 0; pos < buffer.Length; pos += UnreadableTrackingSource.GranularityBytes)
             {
                 var piece = buffer.Slice(pos, Math.Min(UnreadableTrackingSource.GranularityBytes, buffer.Length - pos));
-                var b = UnreadableTrackingSource.ThreadFailures;
-                content.ReadZeroFilled(offset + pos, piece);
-                if (UnreadableTrackingSource.ThreadFailures != b)
+                if (Fails(content, offset + pos, piece))
                 {
-                    unreadable.Add(new ByteRange(offset + pos, piece.Length));
+                    for (var sector = 0; sector < piece.Length; sector += UnreadableTrackingSource.SectorBytes)
+                    {
+                        var part = piece.Slice(sector, Math.Min(UnreadableTrackingSource.SectorBytes, piece.Length - sector));
+                        if (Fails(content, offset + pos + sector, part))
+                        {
+                            unreadable.Add(new ByteRange(offset + pos + sector, part.Length));
+                        }
+                    }
                 }
             }
         }
