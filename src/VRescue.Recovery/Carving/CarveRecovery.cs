@@ -3,6 +3,7 @@ using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
 using VRescue.Recovery.Export;
 using VRescue.Recovery.Sr;
+using VRescue.Recovery.Vhd;
 using VRescue.Storage;
 using VRescue.Storage.Vhd;
 
@@ -130,8 +131,19 @@ public static class CarveRecovery
                 low, ambiguous, CarveOutput.IncludeInVg(v)),
         };
 
-        var vhd = VhdChain.Open(views[v.Id], u => r.Vdis.Where(p => p.Footer.Uuid == u).Select(p => views[p.Id]).FirstOrDefault());
-        if (vhd.Content is not { } content)
+        IBlockSource? ByUuid(Guid u) => r.Vdis.Where(p => p.Footer.Uuid == u).Select(p => views[p.Id]).FirstOrDefault();
+        var vhd = VhdChain.Open(views[v.Id], ByUuid);
+        IReadOnlyList<ByteRange> lost = [];
+        IBlockSource content;
+        if (VdiExporter.NeedsRepair(vhd) && VdiExporter.Repair(VhdTarget.ForLv(views[v.Id], uuid.ToString(), p => ByUuid(p.Uuid)), warnings, false) is { } repaired)
+        {
+            (content, lost) = repaired;
+        }
+        else if (vhd.Content is not null)
+        {
+            content = vhd.Content;
+        }
+        else
         {
             var why = vhd.Findings.FirstOrDefault(f => f.Severity == Severity.Error);
             return entry with { Error = why is null ? "carved VHD chain cannot be read" : $"{why.Code}: {why.Message}", Seconds = started.Elapsed.TotalSeconds };
@@ -146,7 +158,7 @@ public static class CarveRecovery
         var (sha, readErrors, written) = VdiExporter.CopyContent(content, ExportNames.PathInside(dir, file), format,
             p => progress?.Report(new ExportProgress(uuid, v.NameLabel, p, content.LengthBytes, index, count)), cancel);
         var unreadable = CarveOutput.UnreadableRanges(v, byId, r.ExtentSizeBytes).Select(x => new ByteRange(x.OffsetBytes, x.LengthBytes))
-            .Concat(readErrors).ToList();
+            .Concat(readErrors).Concat(lost).ToList();
         if (unreadable.Count > 0)
         {
             warnings.Add($"{unreadable.Count} guest range(s) lie in extents that were not found (overwritten or unplaced) and were written as zeros");

@@ -86,7 +86,11 @@ public static class VdiExporter
             var vhdChain = VhdChain.OpenWithReferences(Track(vdi.Lv), r => job.Sr.ResolveParent(r) is { } p ? Track(p) : null);
             warnings.AddRange(vhdChain.Findings.Where(f => f.Severity >= Severity.Warning).Select(f => $"{f.Code}: {f.Message}"));
             chain = DescribeChain(vhdChain, trackers);
-            if (vhdChain.Content is not null)
+            if (NeedsRepair(vhdChain) && Repair(VhdTarget.ForVdi(job.Sr, vdi, Track(vdi.Lv)), warnings, keepChain is not null) is { } repaired)
+            {
+                (content, lost) = repaired;
+            }
+            else if (vhdChain.Content is not null)
             {
                 content = vhdChain.Content;
                 knownZero = UnallocatedInEveryLayer(vhdChain);
@@ -94,10 +98,6 @@ public static class VdiExporter
                 {
                     return ExportKeepingChain(job, vhdChain, outDir, keepChain, trackers, baseEntry with { Chain = chain }, started, cancel);
                 }
-            }
-            else if (Repair(job, Track(vdi.Lv), warnings, keepChain is not null) is { } repaired)
-            {
-                (content, lost) = repaired;
             }
             else
             {
@@ -140,21 +140,29 @@ public static class VdiExporter
     }
 
     /// <summary>
-    /// When the VHD cannot be opened as it stands (both footers lost, header damaged, BAT clobbered): the guest view
+    /// True when the chain cannot be read as it stands: it does not open (both footers lost, header damaged, a loop), or
+    /// the leaf's BAT sends blocks into the metadata, past the LV or onto each other (reading those would return metadata
+    /// or another block's bytes as guest data).
+    /// </summary>
+    internal static bool NeedsRepair(VhdChain chain) =>
+        chain.Content is null || (chain.Images.Count > 0
+            && chain.Images[0].Findings.Any(f => f.Code is "VHD_BAT_ENTRY_OUT_OF_RANGE" or "VHD_BAT_ENTRY_IN_METADATA" or "VHD_BAT_ENTRY_OVERLAP"));
+
+    /// <summary>
+    /// For a chain that <see cref="NeedsRepair"/>: the guest view
     /// `vrescue vhd repair` would write (<see cref="VhdInspection.Check"/>: footer from its copy or rebuilt, BAT found by
     /// structure, blocks placed from the grid), read from the LV as it is; nothing is written to the source. Null when
     /// the bytes hold no VHD. The ranges repair could not recover are zeros in the output and listed as unreadable.
     /// </summary>
-    private static (IBlockSource Content, IReadOnlyList<ByteRange> Lost)? Repair(VdiExportJob job, IBlockSource lv, List<string> warnings, bool keepChain)
+    internal static (IBlockSource Content, IReadOnlyList<ByteRange> Lost)? Repair(VhdTarget target, List<string> warnings, bool keepChain)
     {
-        var target = VhdTarget.ForVdi(job.Sr, job.Vdi, lv);
         var (report, _, guest) = VhdInspection.Check(target);
         if (guest is null || report.Verdict == VhdVerdict.NotAVhd)
         {
             return null;
         }
 
-        warnings.Add("the VHD could not be read as it stands; exported through the repair `vrescue vhd repair` makes, from the LV as it is"
+        warnings.Add("the VHD cannot be read correctly as it stands; exported through the repair `vrescue vhd repair` makes, from the LV as it is"
             + (report.Repairs.Count > 0 ? $": {string.Join("; ", report.Repairs)}" : "")
             + (keepChain ? " (--keep-chain does not apply to a repaired VHD: written flattened)" : ""));
         foreach (var f in report.Findings.Where(f => f.Severity >= Severity.Warning))

@@ -160,6 +160,10 @@ public sealed class VhdTarget : IDisposable
     internal static VhdTarget ForVdi(AssembledSr sr, AssembledVdi vdi, IBlockSource lv) =>
         new(lv, [lv.Name], vdi.Uuid.ToString(), r => sr.ResolveParent(r)?.Source, new VhdSrLocator(sr, vdi.Lv));
 
+    /// <summary>An LV view (a carved VDI) whose parents <paramref name="resolveParent"/> finds.</summary>
+    internal static VhdTarget ForLv(IBlockSource lv, string vdi, Func<VhdParentReference, IBlockSource?> resolveParent) =>
+        new(lv, [lv.Name], vdi, resolveParent);
+
     internal void Own(IDisposable d) => _owned.Add(d);
 
     public void Dispose() => _owned.ForEach(d => d.Dispose());

@@ -114,6 +114,28 @@ public sealed class RecoverDamagedHeadTests : IDisposable
         Assert.Contains(Warnings(v), w => w.Contains("exported through the repair", StringComparison.Ordinal) && w.Contains("footer: rebuilt", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// With the metadata intact, a BAT entry clobbered to point into the BAT itself: read as it stands, that block would
+    /// be metadata bytes passed off as guest data. recover exports through the repair, which places the block by
+    /// elimination (the one bitmap sector on the grid no entry claims), byte-identical to the generator's guest content.
+    /// </summary>
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void With_metadata_intact_a_bat_entry_into_the_metadata_is_repaired_not_read()
+    {
+        var (image, fact, head, _) = Prepare("bat", "original.img");
+        Patch(image, head + 0x600 + 4, [0, 0, 0, 3]);                         // BAT[1] = sector 3 (big-endian), inside the BAT
+        var before = Repo.Sha256File(image);
+
+        var r = Cli.Run("recover", image, "--out", Path.Combine(_dir, "out"), "--format", "raw", "--json");
+
+        Assert.Equal(before, Repo.Sha256File(image));
+        var v = r.Json.GetProperty("recovered").EnumerateArray().Single(x => x.GetProperty("uuid").GetString() == Lv["VHD-".Length..]);
+        Assert.Equal("exported", v.GetProperty("status").GetString());
+        Assert.Contains(Warnings(v), w => w.StartsWith("VHD_BAT_ENTRY_IN_METADATA", StringComparison.Ordinal));
+        Assert.Contains(Warnings(v), w => w.Contains("exported through the repair", StringComparison.Ordinal) && w.Contains("by elimination", StringComparison.Ordinal));
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), v.GetProperty("sha256").GetString());
+    }
+
     /// <summary>A copy of the fixture image; the VDI's facts; LV offset 0 and LV end - 512 as image offsets (lvm2's segment map).</summary>
     private (string Image, JsonElement Fact, long Head, long Tail) Prepare(string name, string fixtureImage = "damaged.img")
     {
