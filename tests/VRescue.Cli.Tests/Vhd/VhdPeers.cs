@@ -38,13 +38,32 @@ internal static partial class VhdPeers
             }
             finally
             {
-                Run("fusermount", "-u", mnt);
+                Unmount(mnt);
             }
         }
         finally
         {
             Directory.Delete(mnt);
         }
+    }
+
+    /// <summary>
+    /// fusermount -u right after the last read can find the mount still busy (the FUSE daemon has not let go of the file
+    /// yet: "Device or resource busy"); retried for up to 5 s, then detached lazily so the directory can go.
+    /// </summary>
+    private static void Unmount(string mnt)
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            if (Run("fusermount", "-u", mnt).ExitCode == 0)
+            {
+                return;
+            }
+
+            Thread.Sleep(100);
+        }
+
+        Run("fusermount", "-u", "-z", mnt);
     }
 
     /// <summary>"opens" or "error: " + qemu's message after the file name.</summary>
