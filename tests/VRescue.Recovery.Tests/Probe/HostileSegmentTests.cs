@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+using VRescue.Recovery.Export;
 using VRescue.Recovery.Sr;
 using VRescue.Storage;
 using static VRescue.Recovery.Tests.Probe.SyntheticXenPv;
@@ -30,5 +31,31 @@ public sealed class HostileSegmentTests
         var sr = Assert.Single(assembled.Srs);
         Assert.Equal(3, sr.Lvs.Count);
         Assert.InRange(Assert.Single(sr.Lvs, l => l.Lv.Name == Vhd1).SizeBytes, 0, long.MaxValue);
+    }
+
+    [Fact]
+    public void Vdi_whose_lv_maps_no_extent_is_reported_not_exported_and_the_others_still_come_back()
+    {
+        // Fuzz find (sr-lun, "segment_count = --3": the text stops parsing there, the LV keeps no segment): recover wrote
+        // a VHD of virtual size 0 and VhdDynamicWriter threw ArgumentOutOfRangeException (internal error, nothing written).
+        var empty = $"{Vhd1} {{\nid = \"aaaaaa-bbbb-cccc-dddd-eeee-ffff-000001\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nsegment_count = 0\n}}\n";
+        var source = new MemoryBlockSource(Pv(Lv("MGT", 0, 1) + empty.Replace(Vhd1, "LV-c3d4e5f6-0001-4a7b-8c9d-0e1f2a3b4c5d", StringComparison.Ordinal) + Lv(Raw3, 3, 1)), "pv.img");
+        var dir = Directory.CreateTempSubdirectory("vrescue-hostile-seg-").FullName;
+        try
+        {
+            var report = SrRecoverer.Run([source], Path.Combine(dir, "out"), ExportFormat.Vhd, []);
+
+            var failed = Assert.Single(report.Recovered, v => v.Uuid == "c3d4e5f6-0001-4a7b-8c9d-0e1f2a3b4c5d");
+            Assert.Equal("failed", failed.Status);
+            Assert.Contains("no data to export", failed.Error, StringComparison.Ordinal);
+            var ok = Assert.Single(report.Recovered, v => v.Uuid == "c3d4e5f6-0003-4a7b-8c9d-0e1f2a3b4c5d");
+            Assert.Equal("exported", ok.Status);
+            Assert.True(File.Exists(Path.Combine(dir, "out", ok.File!)));
+            Assert.True(File.Exists(Path.Combine(dir, "out", RecoverReport.FileName)));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
