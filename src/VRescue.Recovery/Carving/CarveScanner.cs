@@ -232,8 +232,10 @@ public static partial class CarveScanner
             return;
         }
 
+        // Carving reads the BAT from this extent (SM and vhd-util put it at 1536): a table_offset (u64 at header +16)
+        // outside it gives no blocks, and one of 2^63 or more would overflow the batmap offset arithmetic downstream.
         var header = VhdDynamicHeader.Decode(extent.Slice(Sector, VhdDynamicHeaderLayout.Size));
-        if (!header.IsChecksumValid || !header.IsBlockSizeUsable)
+        if (!header.IsChecksumValid || !header.IsBlockSizeUsable || header.TableOffsetBytes >= (ulong)extent.Length)
         {
             rec.Kind |= CarvePeKind.BadHead;
             return;
@@ -245,13 +247,12 @@ public static partial class CarveScanner
 
         // BAT entries inside this extent, bounded by the virtual size (libvhd reads only those) and the extent.
         var used = header.UsedTableEntries(footer.CurrentSizeBytes);
-        var table = (long)header.TableOffsetBytes;
-        var fit = table >= extent.Length ? 0 : (extent.Length - table) / 4;
+        var fit = (extent.Length - (int)header.TableOffsetBytes) / 4;
         var n = (int)Math.Clamp(Math.Min(used, fit), 0, VhdBat.MaxEntries);
         var bat = new uint[n];
         for (var i = 0; i < n; i++)
         {
-            bat[i] = BinaryPrimitives.ReadUInt32BigEndian(extent.Slice((int)table + (4 * i), 4));
+            bat[i] = BinaryPrimitives.ReadUInt32BigEndian(extent.Slice((int)header.TableOffsetBytes + (4 * i), 4));
         }
 
         rec.HeadBat = bat;
