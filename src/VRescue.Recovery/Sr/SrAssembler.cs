@@ -276,8 +276,7 @@ public static class SrAssembler
             // The text can hold any 64-bit numbers (LvmMetadata reports them); a segment whose extents have no byte
             // address on either side (negative, empty, or ending past 2^63 bytes) is not mapped.
             var maxExtents = long.MaxValue / extentBytes;
-            if (seg.StartExtent < 0 || seg.ExtentCount <= 0 || stripe.PeStart < 0 ||
-                seg.StartExtent > maxExtents - seg.ExtentCount || stripe.PeStart > maxExtents - seg.ExtentCount)
+            if (!ExtentRun.IsAddressable(seg.StartExtent, seg.ExtentCount, stripe.PeStart, extentBytes))
             {
                 Add(findings, new Finding(ProbeFindingMap.LvSegmentUnmappable, Severity.Error,
                     $"LV {lv.Name} segment {seg.Name}: start_extent {seg.StartExtent}, extent_count {seg.ExtentCount} on PV extent {stripe.PeStart} " +
