@@ -257,10 +257,10 @@ public sealed class LvmMdaHeader
             return null;
         }
 
-        var offset = (long)location.OffsetBytes;
-        var size = (long)location.SizeBytes;
-        var first = Math.Min(size, (long)SizeBytes - offset);
-        return new LvmTextExtent(offset, (int)first, LvmMdaHeaderLayout.HeaderBytes, (int)(size - first));
+        // In ulong: mda_header.size may be anything up to 2^64-1 (SlotFits only ties offset and size to it), and the
+        // text part before the ring's end is at most the slot size, which SlotFits bounds by MaxTextBytes.
+        var first = Math.Min(location.SizeBytes, SizeBytes - location.OffsetBytes);
+        return new LvmTextExtent((long)location.OffsetBytes, (int)first, LvmMdaHeaderLayout.HeaderBytes, (int)(location.SizeBytes - first));
     }
 
     private bool SlotFits(LvmRawLocation l) =>

@@ -339,7 +339,7 @@ public sealed class LvmLogicalVolume
                     seg.OffsetBytes, "start_extent", seg.StartExtent.ToString(), next.ToString()));
             }
 
-            next = seg.StartExtent + seg.ExtentCount;
+            next = (Int128)seg.StartExtent + seg.ExtentCount; // both are any 64-bit value the text holds
         }
 
         return new LvmLogicalVolume

@@ -138,7 +138,7 @@ public sealed record VhdDynamicHeader
 
     /// <summary>BAT entries that describe the virtual disk: ceil(current size / block size). Entries past that are ignored.</summary>
     public long UsedTableEntries(ulong currentSizeBytes) =>
-        IsBlockSizeUsable ? (long)((currentSizeBytes + BlockSizeBytes - 1) / BlockSizeBytes) : 0;
+        IsBlockSizeUsable ? (long)((currentSizeBytes / BlockSizeBytes) + (currentSizeBytes % BlockSizeBytes == 0 ? 0ul : 1ul)) : 0; // no overflow near 2^64
 
     /// <summary>Bytes the BAT reserves on disk: MaxTableEntries × 4 rounded up to a sector.</summary>
     public long TableSizeBytes => ((long)MaxTableEntries * 4 + 511) / 512 * 512;

@@ -65,7 +65,9 @@ public static class CarveCurrentVgReader
         var lvs = new List<CarveClaimedLv>();
         foreach (var lv in sr.Lvs)
         {
-            var pes = new List<CarveClaimedPe>();
+            // PV PEs [first, end) per source and PE 0 offset, cut to the PEs that start on the source: the metadata's
+            // numbers are not trusted (a damaged extent_count or PV start would otherwise list billions of extents).
+            var runs = new List<(int Source, long Pe0, long First, long End)>();
             foreach (var seg in lv.Segments)
             {
                 if (!pvs.TryGetValue(seg.PvUuid, out var pv) || pv.Missing || pv.Source is null || pv.OffsetBytes is not { } diskOffset)
@@ -81,10 +83,26 @@ public static class CarveCurrentVgReader
 
                 var pe0 = checked(diskOffset + pv.PeStartBytes);
                 peStart ??= pe0;
-                for (var i = 0L; i < seg.ExtentCount; i++)
+                var onSource = pe0 < sources[source].LengthBytes ? (sources[source].LengthBytes - pe0 + extent - 1) / extent : 0;
+                if (seg.PvStartExtent >= 0 && seg.PvStartExtent < onSource && seg.ExtentCount > 0)
+                {
+                    runs.Add((source, pe0, seg.PvStartExtent, seg.PvStartExtent + Math.Min(seg.ExtentCount, onSource - seg.PvStartExtent)));
+                }
+            }
+
+            var pes = new List<CarveClaimedPe>();
+            foreach (var grid in runs.GroupBy(r => (r.Source, r.Pe0)))
+            {
+                var done = 0L;
+                foreach (var run in grid.OrderBy(r => r.First))
                 {
                     // PV PE p lies at disk offset + pe_start + p x extent (LVM2 lib/format_text: pe_start from the PV header).
-                pes.Add(new CarveClaimedPe(source, checked(pe0 + ((seg.PvStartExtent + i) * extent))));
+                    for (var p = Math.Max(run.First, done); p < run.End; p++)
+                    {
+                        pes.Add(new CarveClaimedPe(grid.Key.Source, grid.Key.Pe0 + (p * extent)));
+                    }
+
+                    done = Math.Max(done, run.End);
                 }
             }
 

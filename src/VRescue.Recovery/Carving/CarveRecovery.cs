@@ -222,23 +222,55 @@ public static class CarveRecovery
         };
     }
 
-    /// <summary>Every extent (source index, absolute offset) that the metadata versions recover uses give to an LV.</summary>
-    private static HashSet<(int Source, long OffsetBytes)> KnownExtents(IReadOnlyList<IBlockSource> sources, IReadOnlyList<AssembledSr> srs)
+    /// <summary>
+    /// Every extent (source index, absolute offset) that the metadata versions recover uses give to an LV. Walks segments,
+    /// not the LV's extents, and only the part of each that lies on its source: a damaged extent_count (99,999,999 in one
+    /// segment) would otherwise cost a hash set entry per extent of a 400 TB LV. A segment is one linear run, so its
+    /// extents follow its first one on disk; runs are merged per (source, extent grid), so hostile metadata with many
+    /// overlapping segments still costs at most one entry per extent of each source.
+    /// </summary>
+    internal static HashSet<(int Source, long OffsetBytes)> KnownExtents(IReadOnlyList<IBlockSource> sources, IReadOnlyList<AssembledSr> srs)
     {
-        var known = new HashSet<(int, long)>();
+        var runs = new List<(int Source, long Extent, long Start, long End)>();
         foreach (var sr in srs)
         {
             var extent = sr.Vg.ExtentSizeBytes;
             foreach (var lv in sr.Lvs)
             {
                 var source = sources.Select((s, i) => (s, i)).FirstOrDefault(x => x.s.Name == lv.DiskName, (null!, -1)).Item2;
-                for (long at = 0; source >= 0 && at < lv.SizeBytes; at += extent)
+                if (source < 0)
                 {
-                    if (lv.DiskOffset(at) is { } disk)
-                    {
-                        known.Add((source, disk));
-                    }
+                    continue;
                 }
+
+                var length = sources[source].LengthBytes;
+                foreach (var seg in lv.Segments)
+                {
+                    if (seg.StartExtent < 0 || seg.ExtentCount <= 0 || seg.StartExtent > (long.MaxValue / extent) - 1 ||
+                        lv.DiskOffset(seg.StartExtent * extent) is not { } first || first < 0 || first >= length)
+                    {
+                        continue;
+                    }
+
+                    var onSource = (length - first + extent - 1) / extent;
+                    runs.Add((source, extent, first, first + (Math.Min(seg.ExtentCount, onSource) * extent)));
+                }
+            }
+        }
+
+        var known = new HashSet<(int, long)>();
+        foreach (var grid in runs.GroupBy(r => (r.Source, r.Extent, r.Start % r.Extent)))
+        {
+            var extent = grid.Key.Extent;
+            var done = long.MinValue;
+            foreach (var (source, _, start, end) in grid.OrderBy(r => r.Start))
+            {
+                for (var at = Math.Max(start, done); at < end; at += extent)
+                {
+                    known.Add((source, at));
+                }
+
+                done = Math.Max(done, end);
             }
         }
 

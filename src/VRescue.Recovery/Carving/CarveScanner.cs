@@ -225,8 +225,10 @@ public static partial class CarveScanner
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AnalyseHead(ReadOnlySpan<byte> extent, CarvePe rec)
     {
+        // Carving reads the BAT from this extent (SM and vhd-util put it at 1536): a table_offset (u64 at header +16)
+        // outside it gives no blocks, and one of 2^63 or more would overflow the batmap offset arithmetic downstream.
         var header = extent.Slice(Sector, 8).SequenceEqual(VhdDynamicHeader.CookieMagic) ? VhdDynamicHeader.Decode(extent.Slice(Sector, VhdDynamicHeaderLayout.Size)) : null;
-        if (header is not { IsChecksumValid: true, IsBlockSizeUsable: true })
+        if (header is not { IsChecksumValid: true, IsBlockSizeUsable: true } || header.TableOffsetBytes >= (ulong)extent.Length)
         {
             // Without a valid dynamic header there is no BAT to carve by: a conectix here is noise or a lost head.
             rec.Kind |= extent.StartsWith(VhdFooter.CookieMagic) ? CarvePeKind.BadHead : CarvePeKind.None;
@@ -252,13 +254,12 @@ public static partial class CarveScanner
         // BAT entries inside this extent, bounded by the virtual size (libvhd reads only those) and the extent; with no
         // footer, by the table size (entries past the real virtual size are 0xFFFFFFFF in the 2 TiB table SM preallocates).
         var used = rec.HeadFooter is { } valid ? header.UsedTableEntries(valid.CurrentSizeBytes) : header.MaxTableEntries;
-        var table = (long)header.TableOffsetBytes;
-        var fit = table >= extent.Length ? 0 : (extent.Length - table) / 4;
+        var fit = (extent.Length - (int)header.TableOffsetBytes) / 4;
         var n = (int)Math.Clamp(Math.Min(used, fit), 0, VhdBat.MaxEntries);
         var bat = new uint[n];
         for (var i = 0; i < n; i++)
         {
-            bat[i] = BinaryPrimitives.ReadUInt32BigEndian(extent.Slice((int)table + (4 * i), 4));
+            bat[i] = BinaryPrimitives.ReadUInt32BigEndian(extent.Slice((int)header.TableOffsetBytes + (4 * i), 4));
         }
 
         rec.HeadBat = bat;

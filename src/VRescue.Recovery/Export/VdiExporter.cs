@@ -107,9 +107,20 @@ public static class VdiExporter
         }
 
         var length = content.LengthBytes;
+        if (length <= 0)
+        {
+            // An LV whose segments are all gone or unmappable in this metadata (or a VHD claiming size 0): nothing to write.
+            return baseEntry with { Chain = chain, Error = $"virtual size {length}: no data to export (the LV maps no extents in this metadata version)", Seconds = started.Elapsed.TotalSeconds };
+        }
+
         if (format == ExportFormat.Vhd && length % 512 != 0)
         {
             return baseEntry with { Chain = chain, Error = $"virtual size {length} is not a multiple of 512 bytes; export as raw", Seconds = started.Elapsed.TotalSeconds };
+        }
+
+        if (format == ExportFormat.Vhd && (ulong)length > VhdFooter.MaxCurrentSizeBytes)
+        {
+            return baseEntry with { Chain = chain, Error = $"virtual size {length} is more than a VHD can hold ({VhdFooter.MaxCurrentSizeBytes} bytes); export as raw", Seconds = started.Elapsed.TotalSeconds };
         }
 
         var fileName = ExportNames.FileName(vdi.Uuid, vdi.NameLabel, formatName);

@@ -297,8 +297,10 @@ public static class LvmHistoryReader
         }
 
         var lv = version.VolumeGroup.FindLogicalVolume(XenLvName.MgtName)!;
+        var extentBytes = version.VolumeGroup.ExtentSizeBytes;
         var runs = new List<ExtentRun>();
-        foreach (var seg in lv.Segments.Where(s => s.IsSupported && s.Stripes.Count == 1))
+        foreach (var seg in lv.Segments.Where(s => s.IsSupported && s.Stripes.Count == 1 &&
+            ExtentRun.IsAddressable(s.StartExtent, s.ExtentCount, s.Stripes[0].PeStart, extentBytes)))
         {
             if (version.VolumeGroup.FindPhysicalVolume(seg.Stripes[0].PvKey) is { } meta && ResolvePv(vg, version, meta, pvs) is { } pv)
             {
@@ -313,7 +315,8 @@ public static class LvmHistoryReader
 
         try
         {
-            var source = new ExtentMappedSource("LV MGT", version.VolumeGroup.ExtentSizeBytes, lv.ExtentCount, runs);
+            // extent_count is the segments' sum as written (-1 in a damaged text): cut to what bytes address.
+            var source = new ExtentMappedSource("LV MGT", extentBytes, Math.Clamp(lv.ExtentCount, 0, long.MaxValue / extentBytes), runs);
             var sector0 = new byte[512];
             source.ReadExactlyAt(0, sector0);
             var length = (int)Math.Min(XenMgtVolume.BytesToRead(sector0), source.LengthBytes);

@@ -20,6 +20,7 @@ public static class ProbeFindingMap
     public const string LvBeyondSource = "LV_EXTENTS_BEYOND_SOURCE";
     public const string LvBeyondPv = "LV_EXTENTS_BEYOND_PV";
     public const string LvSegmentUnsupported = "LV_SEGMENT_UNSUPPORTED";
+    public const string LvSegmentUnmappable = "LV_SEGMENT_UNMAPPABLE";
     public const string VdiUnreadable = "VDI_UNREADABLE";
     public const string VdiParentMissing = "VDI_PARENT_MISSING";
     public const string VdiHiddenLeaf = "VDI_HIDDEN_LEAF";
@@ -45,7 +46,7 @@ public static class ProbeFindingMap
             _ when f.Severity == Severity.Info => (FailureMode.None, null),
             _ when f.Code.StartsWith("GPT_", StringComparison.Ordinal) || f.Code.StartsWith("MBR_", StringComparison.Ordinal)
                 => (FailureMode.PartitionTableDamaged, $"vrescue partitions scan {q}"),
-            _ when f.Code.StartsWith("LVM_", StringComparison.Ordinal) || f.Code == PvWithoutVg || f.Code == SeqnoMismatch
+            _ when f.Code.StartsWith("LVM_", StringComparison.Ordinal) || f.Code == PvWithoutVg || f.Code == SeqnoMismatch || f.Code == LvSegmentUnmappable
                 => (FailureMode.LvmMetadataDamaged, $"vrescue lvm history {q}"),
             _ when f.Code.StartsWith("VHD_", StringComparison.Ordinal)
                 => (FailureMode.VdiErrors, vdiUuid is null ? $"vrescue vhd check {q}" : $"vrescue vhd check {q} --vdi {vdiUuid}"),

@@ -273,6 +273,18 @@ public static class SrAssembler
                 continue;
             }
 
+            // The text can hold any 64-bit numbers (LvmMetadata reports them); a segment whose extents have no byte
+            // address on either side (negative, empty, or ending past 2^63 bytes) is not mapped.
+            var maxExtents = long.MaxValue / extentBytes;
+            if (!ExtentRun.IsAddressable(seg.StartExtent, seg.ExtentCount, stripe.PeStart, extentBytes))
+            {
+                Add(findings, new Finding(ProbeFindingMap.LvSegmentUnmappable, Severity.Error,
+                    $"LV {lv.Name} segment {seg.Name}: start_extent {seg.StartExtent}, extent_count {seg.ExtentCount} on PV extent {stripe.PeStart} " +
+                    $"cannot be mapped (each must be >= 0, extent_count > 0, and both ends below {maxExtents} extents of {extentBytes} bytes); its extents read as zeros",
+                    seg.OffsetBytes, "extent_count", seg.ExtentCount.ToString(CultureInfo.InvariantCulture)), source);
+                continue;
+            }
+
             segments.Add(new ProbedSegment(seg.StartExtent, seg.ExtentCount, pv.Meta.Id, stripe.PeStart));
             if (stripe.PeStart + seg.ExtentCount > pv.Meta.PeCount)
             {
@@ -283,7 +295,7 @@ public static class SrAssembler
             if (pv.Found is { } f)
             {
                 runs.Add(new ExtentRun(seg.StartExtent, seg.ExtentCount, f.View, pv.Meta.PeStartBytes, stripe.PeStart));
-                var endBytes = checked(pv.Meta.PeStartBytes + ((stripe.PeStart + seg.ExtentCount) * extentBytes));
+                var endBytes = (Int128)pv.Meta.PeStartBytes + ((Int128)(stripe.PeStart + seg.ExtentCount) * extentBytes);
                 if (endBytes > f.View.LengthBytes)
                 {
                     Add(findings, new Finding(ProbeFindingMap.LvBeyondSource, Severity.Error,
@@ -305,7 +317,8 @@ public static class SrAssembler
             previous = s;
         }
 
-        var extentCount = lv.ExtentCount;
+        // The segments' sum, cut to what bytes can address (unmappable segments are reported above).
+        var extentCount = Math.Clamp(lv.ExtentCount, 0, long.MaxValue / extentBytes);
         var mapped = new ExtentMappedSource($"LV {lv.Name}", extentBytes, extentCount, runs);
         long? DiskOffset(long lvOffset)
         {

@@ -383,11 +383,12 @@ public static class VhdInspection
                 $"{target.Path} --vdi {target.Vdi}: a differencing VHD output would name its parent LV by a device-mapper path that exists only on the SR's host; use --format raw (parents merged in)");
         }
 
-        var header = plan.Header!;
+        // No header at all when it is lost and no BAT was found by structure (VHD_BAT_NOT_FOUND, e.g. a file cut inside it).
+        var header = plan.Header;
         var name = report.Chain.Count > 1 ? Path.GetFileName(report.Chain[1])
-            : !string.IsNullOrEmpty(header.ParentUnicodeName) ? Path.GetFileName(header.ParentUnicodeName.Replace('\\', '/'))
+            : !string.IsNullOrEmpty(header?.ParentUnicodeName) ? Path.GetFileName(header.ParentUnicodeName.Replace('\\', '/'))
             : null;
-        if (header.ParentUuid == Guid.Empty || string.IsNullOrEmpty(name))
+        if (header is null || header.ParentUuid == Guid.Empty || string.IsNullOrEmpty(name))
         {
             throw new UnsupportedFormatFeatureException("VHD", "differencing-output",
                 $"{target.Path}: the parent's identity is lost with the dynamic header, so a differencing VHD output could not name it; use --format raw (this disk's own sectors, the rest listed in the .badmap)");

@@ -50,6 +50,14 @@ internal sealed class VhdRecoveredSource : IBlockSource
             return total;
         }
 
+        if (_blockBytes <= 0)
+        {
+            // Dynamic header lost and no BAT found by structure (VHD_BAT_NOT_FOUND): no block has a position and the
+            // plan lists the whole disk as one bad range.
+            dst.Clear();
+            return total;
+        }
+
         var done = 0;
         while (done < total)
         {

@@ -131,8 +131,14 @@ public sealed class VhdImage
         }
         else if (footerUsable)
         {
-            findings.Add(new Finding("VHD_HEADER_OFFSET", Severity.Error, "dynamic header offset lies beyond the source",
-                VhdFooterLayout.DataOffset + FooterBase(footerSource, length), "data_offset", footer.DataOffsetBytes.ToString(), $"<= {length - VhdDynamicHeaderLayout.Size}"));
+            // A source shorter than the header itself (a file cut inside it) has no valid data_offset to name.
+            var room = length - VhdDynamicHeaderLayout.Size;
+            findings.Add(new Finding("VHD_HEADER_OFFSET", Severity.Error,
+                room < 0
+                    ? $"the source is {length} bytes, too short for the {VhdDynamicHeaderLayout.Size}-byte dynamic header at data_offset {footer.DataOffsetBytes} (truncated?)"
+                    : $"dynamic header offset {footer.DataOffsetBytes} lies beyond the {length}-byte source (the header is {VhdDynamicHeaderLayout.Size} bytes)",
+                VhdFooterLayout.DataOffset + FooterBase(footerSource, length), "data_offset", footer.DataOffsetBytes.ToString(),
+                room < 0 ? $"a source of at least {footer.DataOffsetBytes + VhdDynamicHeaderLayout.Size} bytes" : $"<= {room}"));
         }
 
         if (header is null)

@@ -7,7 +7,20 @@ namespace VRescue.Storage.Volumes;
 /// <param name="Pv">The PV's bytes (a partition or whole-disk view starting at the PV).</param>
 /// <param name="PeStartBytes">Byte offset of PE 0 in <paramref name="Pv"/> (pe_start x 512).</param>
 /// <param name="PvStartExtent">First physical extent (LVM stripes = ["pvN", PE]).</param>
-public sealed record ExtentRun(long StartExtent, long ExtentCount, IBlockSource Pv, long PeStartBytes, long PvStartExtent);
+public sealed record ExtentRun(long StartExtent, long ExtentCount, IBlockSource Pv, long PeStartBytes, long PvStartExtent)
+{
+    /// <summary>
+    /// True when a segment's extents have byte addresses on both sides: start_extent and the PV extent not negative,
+    /// extent_count positive, and both ends below 2^63 bytes. Metadata text can hold any 64-bit numbers; a segment
+    /// outside this is reported by the caller and not mapped.
+    /// </summary>
+    public static bool IsAddressable(long startExtent, long extentCount, long pvStartExtent, long extentSizeBytes)
+    {
+        var maxExtents = long.MaxValue / Math.Max(extentSizeBytes, 1);
+        return startExtent >= 0 && extentCount > 0 && pvStartExtent >= 0 &&
+            startExtent <= maxExtents - extentCount && pvStartExtent <= maxExtents - extentCount;
+    }
+}
 
 /// <summary>
 /// A logical volume read through its extent map without device-mapper: LE l lives at

@@ -46,6 +46,16 @@ public class LvmMdaHeaderTests
     }
 
     [Fact]
+    public void Area_size_of_two_to_the_64_minus_1_still_gives_the_slot_extent()
+    {
+        // Fuzz find: mda_header.size (offset 32) = 0xFFFFFFFFFFFFFFFF with a sane committed slot threw OverflowException
+        // in TextExtent (checked cast to long). Whether the area fits the PV is the reader's question (LVM_MDA_OUT_OF_RANGE).
+        var h = LvmMdaHeader.Create(4096, ulong.MaxValue, new LvmRawLocation(11776, 2282, 0, 0));
+        Assert.Equal(new LvmTextExtent(11776, 2282, 512, 0), h.TextExtent(h.Committed));
+        Assert.DoesNotContain(h.Validate(4096), f => f.Code == "LVM_MDA_RAW_LOCN");
+    }
+
+    [Fact]
     public void Damaged_header_reports_crc_magic_version_and_start()
     {
         var bytes = new byte[512];

@@ -106,6 +106,19 @@ public class LvmMetadataTests
     }
 
     [Fact]
+    public void Segment_ending_past_2_to_the_63_extents_is_a_range_finding_not_an_overflow()
+    {
+        // Fuzz find (sr-sample: segment2 start_extent 1, extent_count 9223372036854775807): the gap check's start + count
+        // overflowed (checked) and every command that parses the metadata stopped with an internal error.
+        const string one = "extent_count = 1\t# 4 Megabytes";
+        var second = LvmSamples.Backup.IndexOf(one, LvmSamples.Backup.IndexOf(one, StringComparison.Ordinal) + 1, StringComparison.Ordinal);
+        var text = LvmSamples.Backup[..second] + "extent_count = 9223372036854775807" + LvmSamples.Backup[(second + one.Length)..];
+        var m = Parse(text);
+        Assert.NotNull(m.VolumeGroup);
+        Assert.Contains(m.Findings, f => f.Code == "LVM_SEGMENT_PE_RANGE");
+    }
+
+    [Fact]
     public void Text_without_a_vg_section_has_no_vg()
     {
         var m = Parse("contents = \"Text Format Volume Group\"\nversion = 1\n");

@@ -227,6 +227,18 @@ public class VhdFormatTests
         Assert.Equal(0, header.UsedTableEntries(32 << 20));
     }
 
+    [Theory]
+    [InlineData(ulong.MaxValue, 8_796_093_022_208L)]
+    [InlineData((32ul << 20) + 1, 17L)]
+    [InlineData(32ul << 20, 16L)]
+    [InlineData(0ul, 0L)]
+    public void Used_table_entries_round_up_without_overflow(ulong currentSizeBytes, long expected)
+    {
+        // ceil(2^64-1 / 2 MiB) = 2^43; the old (size + block - 1) / block overflowed (checked) for a hostile current size.
+        var header = new VhdDynamicHeader { TableOffsetBytes = 1536, MaxTableEntries = 16 };
+        Assert.Equal(expected, header.UsedTableEntries(currentSizeBytes));
+    }
+
     [Fact]
     public void Header_with_wrong_checksum_is_reported()
     {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 using System.Buffers.Binary;
 using System.Diagnostics;
+using VRescue.Formats.Vhd;
 using VRescue.Recovery.Carving;
 using VRescue.Storage;
 
@@ -64,6 +65,37 @@ public class CarveSyntheticTests
         // Heads, batmap extents (run from the head) and tails (uuid) stay certain.
         Assert.Equal([0L, 1, 9], new[] { 0, 1, 3 }.Select(le => vx.Extents[le]!.Pe));
         Assert.Equal([2L, 3, 11], new[] { 0, 1, 3 }.Select(le => vy.Extents[le]!.Pe));
+    }
+
+    [Theory]
+    [InlineData(0xFFFF_FFFF_FFFF_FE00ul, 8ul << 20)]
+    [InlineData(1536ul, ulong.MaxValue)]
+    public void Vhd_head_with_a_u64_table_offset_or_size_near_2_to_the_64_is_read_without_crash(ulong tableOffset, ulong currentSize)
+    {
+        // Fuzz find (sr-sample, VHD footer and header in an LV with table_offset 0xFFFFFFFFFFFFFE00, checksums fixed): the
+        // offset cast to long went negative and carve died slicing the extent (ArgumentOutOfRangeException). A current
+        // size near 2^64 overflowed ceil(size / block size) in UsedTableEntries.
+        var pv = new CarveSyntheticPv();
+        var (bytes, write) = CarveSyntheticPv.Memory(4);
+        var head = new byte[1536];
+        new VhdFooter { DiskType = VhdDiskType.Dynamic, CurrentSizeBytes = currentSize, DataOffsetBytes = 512, Uuid = Guid.NewGuid() }.Encode(head);
+        new VhdDynamicHeader { TableOffsetBytes = tableOffset, MaxTableEntries = 4 }.Encode(head.AsSpan(512));
+        write(CarveSyntheticPv.PeStartBytes + pv.ExtentBytes, head);
+
+        var pe1 = CarveSyntheticPv.PeStartBytes + pv.ExtentBytes;
+        var rec = CarveScanner.Analyse(bytes.AsSpan((int)pe1, (int)pv.ExtentBytes), 0, 1, pe1);
+        if (tableOffset >= (ulong)pv.ExtentBytes)
+        {
+            Assert.True(rec.Kind.HasFlag(CarvePeKind.BadHead));
+        }
+        else
+        {
+            Assert.True(rec.Kind.HasFlag(CarvePeKind.VhdHead));
+            Assert.InRange(rec.HeadBat!.Length, 0, (pv.ExtentBytes - 1536) / 4);
+        }
+
+        var result = Carver.Carve([new MemoryBlockSource(bytes, "pv")], s_options);
+        Assert.True(result.Vdis.Count <= 1);
     }
 
     [Fact]

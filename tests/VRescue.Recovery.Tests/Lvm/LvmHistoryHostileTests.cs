@@ -208,6 +208,18 @@ public sealed class LvmHistoryHostileTests
         }
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    public void Mgt_lv_with_a_negative_or_zero_extent_count_gives_no_names_and_no_crash(int count)
+    {
+        // Fuzz find (sr-gpt, MGT "extent_count = -1" with the CRC fixed): reading VDI names from MGT built an
+        // ExtentMappedSource of -1 extents, and lvm history and recover stopped with ArgumentOutOfRangeException.
+        var history = History(Pv([VgText(1, Lv("MGT", 0, 1)), VgText(2, Lv("MGT", 0, count))]));
+        var vg = Assert.Single(history.Vgs);
+        Assert.Equal(2, vg.Versions.Count);
+    }
+
     [Fact]
     public void Empty_tiny_and_zero_sources_report_nothing_found_without_throwing()
     {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 using System.Diagnostics;
+using VRescue.Formats.Common;
 using VRescue.Formats.Vhd;
 using VRescue.Recovery.Vhd;
 using VRescue.Storage;
@@ -67,6 +68,47 @@ public sealed class VhdHostileRepairTests
         {
             Assert.Contains(plan.Findings, f => f.Code == "VHD_LOCATOR_RANGE" && f.Message.Contains("parent locator 0", StringComparison.Ordinal));
             Assert.Contains(plan.Findings, f => f.Code == "VHD_LOCATOR_CODE");
+        }
+    }
+
+    [Theory]
+    [InlineData(VhdDiskType.Dynamic)]
+    [InlineData(VhdDiskType.Differencing)]
+    public void Vhd_cut_inside_its_dynamic_header_is_checked_and_repaired_without_a_header(VhdDiskType type)
+    {
+        // Fuzz find (vhd-util dynamic.vhd cut at 609 bytes, chain-leaf.vhd at 1288): the footer copy survives, the header
+        // is cut and no BAT is left, so the plan has a footer and no header (VHD_BAT_NOT_FOUND). Reading its guest divided
+        // by a block size of 0 (check and repair: internal error); repairing the differencing one dereferenced the header.
+        var bytes = Build(footerEdit: f => f with { DiskType = type }, headerEdit: h => h with { ParentUuid = Guid.NewGuid(), ParentUnicodeName = "parent.vhd" })[..900];
+        var dir = Directory.CreateTempSubdirectory("vrescue-cut-").FullName;
+        try
+        {
+            var input = Path.Combine(dir, "cut.vhd");
+            File.WriteAllBytes(input, bytes);
+            using var target = VhdTarget.Open(input, null);
+            var (report, plan, _) = VhdInspection.Check(target);
+            Assert.Contains(plan.Findings, f => f.Code == "VHD_BAT_NOT_FOUND");
+            Assert.Equal(VhdVerdict.DataLoss, report.Verdict);
+            Assert.Equal([new VhdBadRange(0, 4 << 20, "BAT not found")], report.BadRanges);
+
+            var output = Path.Combine(dir, "out.vhd");
+            if (type == VhdDiskType.Differencing)
+            {
+                var e = Assert.Throws<UnsupportedFormatFeatureException>(() => VhdInspection.Repair(target, output, "vhd", "test"));
+                Assert.Contains("parent's identity is lost", e.Message, StringComparison.Ordinal);
+            }
+            else
+            {
+                VhdInspection.Repair(target, output, "vhd", "test");
+                Assert.True(File.Exists(output + ".badmap"));
+                var again = VhdRecoveryAnalyzer.Analyze(new MemoryBlockSource(File.ReadAllBytes(output)));
+                Assert.Equal(4L << 20, again.VirtualSizeBytes);
+                Assert.Empty(again.Placements);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -304,6 +304,20 @@ public partial class LvmPhysicalVolumeReaderTests
     }
 
     [Fact]
+    public void Mda_size_of_two_to_the_64_minus_1_is_out_of_range_not_a_crash()
+    {
+        var pv = new byte[2 * 1024 * 1024];
+        LvmLabel.Create(1, "ppJvqWKZeyljd1y8gZS6qie71qqMd8mp", (ulong)pv.Length, [new LvmDiskLocation(MiB, 0)],
+            [new LvmDiskLocation(4096, MiB - 4096)]).Raw.CopyTo(pv.AsSpan(512));
+        LvmMdaHeader.Create(4096, ulong.MaxValue, new LvmRawLocation(512, 100, 0, 0)).Raw.CopyTo(pv.AsSpan(4096));
+        var r = LvmPhysicalVolumeReader.Read(new MemoryBlockSource(pv));
+        var f = Assert.Single(r.Findings, f => f.Code == "LVM_MDA_OUT_OF_RANGE");
+        Assert.Equal(4096 + 32, f.OffsetBytes);
+        Assert.Contains(r.Findings, f => f.Code == "LVM_MDA_SIZE_MISMATCH");
+        Assert.Null(r.Mdas[0].Text);
+    }
+
+    [Fact]
     public void Text_parse_errors_point_into_the_pv_through_the_wrap()
     {
         var pv = new byte[2 * 1024 * 1024];

@@ -104,6 +104,19 @@ public class VhdHostileTests
         Assert.Contains(VhdImage.Open(new MemoryBlockSource(new byte[100])).Findings, f => f.Code == "VHD_TOO_SMALL");
     }
 
+    [Theory]
+    [InlineData(609)]
+    [InlineData(1000)]
+    public void Image_cut_inside_the_dynamic_header_says_the_source_is_too_short(int length)
+    {
+        // Fuzz find (vhd-util dynamic.vhd cut at 609 bytes): the finding said "expected <= -415" for data_offset.
+        var cut = VhdTestSupport.BuildDynamic(4, [0, 3]).AsSpan(0, length).ToArray();
+        var f = Assert.Single(VhdImage.Open(new MemoryBlockSource(cut)).Findings, f => f.Code == "VHD_HEADER_OFFSET");
+        Assert.Contains($"the source is {length} bytes, too short", f.Message, StringComparison.Ordinal);
+        Assert.Equal("a source of at least 1536 bytes", f.Expected);
+        Assert.Equal("512", f.Stored);
+    }
+
     [Fact]
     public void Truncated_image_gives_findings_not_exceptions()
     {
