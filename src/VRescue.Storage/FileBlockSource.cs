@@ -19,7 +19,6 @@ public sealed class FileBlockSource : IBlockSource, IDisposable
     public const int MaxDirectRetryBytes = 16 << 20;
 
     private const int DirectMemoryAlignmentBytes = 4096;
-    private const int OCloexec = 0x80000, ODirectX64 = 0x4000, ODirectArm64 = 0x10000;
 
     private readonly SafeFileHandle _handle;
     private readonly Lazy<SafeFileHandle?> _direct;
@@ -29,7 +28,7 @@ public sealed class FileBlockSource : IBlockSource, IDisposable
         Name = path;
         _handle = handle;
         LengthBytes = lengthBytes;
-        _direct = new Lazy<SafeFileHandle?>(() => OpenDirect(path), LazyThreadSafetyMode.ExecutionAndPublication);
+        _direct = new Lazy<SafeFileHandle?>(() => DirectIo.Open(path, DirectIo.ReadOnly), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     public string Name { get; }
@@ -126,32 +125,6 @@ public sealed class FileBlockSource : IBlockSource, IDisposable
         return got;
     }
 
-    /// <summary>A read-only O_DIRECT descriptor on <paramref name="path"/>, or null (not Linux, unknown architecture, refused).</summary>
-    private static SafeFileHandle? OpenDirect(string path)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return null;
-        }
-
-        var direct = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => ODirectX64,
-            Architecture.Arm64 => ODirectArm64,
-            _ => 0,
-        };
-        if (direct == 0)
-        {
-            return null;
-        }
-
-        // O_RDONLY is 0: the evidence is never opened for writing, on this descriptor either.
-        var fd = SysOpen(path, OCloexec | direct, 0);
-        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
-    }
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    private static extern int SysOpen(string path, int flags, int mode);
 
     [DllImport("libc", EntryPoint = "lseek", SetLastError = true)]
     private static extern long Lseek(SafeFileHandle fd, long offset, int whence);

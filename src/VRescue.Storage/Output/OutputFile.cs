@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: MIT
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace VRescue.Storage.Output;
@@ -154,31 +153,7 @@ public sealed class OutputFile : IDisposable
         }
     }
 
-    private const int OWronly = 0x1, OCloexec = 0x80000, ODirectX64 = 0x4000, ODirectArm64 = 0x10000;
-
-    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
-    private static extern int SysOpen(string path, int flags, int mode);
-
-    /// <summary>A write-only O_DIRECT descriptor on the temporary file, or null (not Linux, unknown architecture, refused).</summary>
-    private static SafeFileHandle? OpenDirect(string path)
-    {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("VRESCUE_NO_DIRECT_IO") == "1")
-        {
-            return null;
-        }
-
-        var direct = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => ODirectX64,
-            Architecture.Arm64 => ODirectArm64,
-            _ => 0,
-        };
-        if (direct == 0)
-        {
-            return null;
-        }
-
-        var fd = SysOpen(path, OWronly | OCloexec | direct, 0);
-        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
-    }
+    /// <summary>A write-only O_DIRECT descriptor on the temporary file, or null (VRESCUE_NO_DIRECT_IO=1, not Linux, refused).</summary>
+    private static SafeFileHandle? OpenDirect(string path) =>
+        Environment.GetEnvironmentVariable("VRESCUE_NO_DIRECT_IO") == "1" ? null : DirectIo.Open(path, DirectIo.WriteOnly);
 }
