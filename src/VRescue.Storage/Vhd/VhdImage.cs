@@ -228,7 +228,7 @@ public sealed class VhdImage
 
         var (code, what) = end.IsKilled ? ("VHD_FOOTER_KILLED", "filled with 0xC7 (tapdisk had the VHD open read-write: vhd_kill_footer)")
             : end.IsZeroed ? ("VHD_FOOTER_ZEROED", "all zeros")
-            : ("VHD_FOOTER_END_INVALID", string.Join("; ", end.Validate().Where(f => f.Severity == Severity.Error).Select(f => f.Message)));
+            : ("VHD_FOOTER_END_INVALID", $"not valid ({string.Join("; ", end.Validate().Where(f => f.Severity == Severity.Error).Select(f => f.Message))})");
         if (IsGood(copy))
         {
             findings.Add(new Finding(code, Severity.Warning, $"the footer at the end is {what}; using the copy at offset 0", endOffset));
