@@ -619,7 +619,18 @@ public static class Carver
         long dataEndBytes = 0;
         var bad = 0;
         var seen = new HashSet<uint>();
+        var garbage = new List<int>();
         var required = new SortedSet<long> { 0 };
+        void Require(long start)
+        {
+            var end = start + (spanSectors * 512);
+            dataEndBytes = Math.Max(dataEndBytes, end);
+            for (var le = start / extent; le <= (end - 1) / extent; le++)
+            {
+                required.Add(le);
+            }
+        }
+
         for (var b = 0; b < bat.Length; b++)
         {
             var e = bat[b];
@@ -629,19 +640,27 @@ public static class Carver
             }
 
             var start = e * 512L;
-            var end = start + (spanSectors * 512);
-            if (start < (long)header.TableOffsetBytes + header.TableSizeBytes || end > maxLvBytes || !seen.Add(e))
+            var outside = start < (long)header.TableOffsetBytes + header.TableSizeBytes || start + (spanSectors * 512) > maxLvBytes;
+            if (outside || !seen.Add(e))
             {
                 bad++;
                 bat[b] = VhdBat.Unallocated;
+                if (outside)
+                {
+                    garbage.Add(b);
+                }
+
                 continue;
             }
 
-            dataEndBytes = Math.Max(dataEndBytes, end);
-            for (var le = start / extent; le <= (end - 1) / extent; le++)
-            {
-                required.Add(le);
-            }
+            Require(start);
+        }
+
+        var inferred = SlotsByElimination(bat, garbage, header, spanSectors, maxLvBytes);
+        foreach (var (block, sector) in inferred)
+        {
+            bat[block] = sector;
+            Require(sector * 512L);
         }
 
         var name = XenLvName.VhdPrefix + footer.Uuid.ToString("D");
@@ -688,13 +707,53 @@ public static class Carver
             v.RequiredExtents.Add(le);
         }
 
-        if (bad > 0)
+        if (bad > inferred.Count)
         {
             v.Findings.Add(new Finding("CARVE_BAT_ENTRIES_INVALID", Severity.Warning,
-                $"{name}: {bad} BAT entr(y/ies) point into the metadata, past the scanned PVs or at a block already used; treated as unallocated",
+                $"{name}: {bad - inferred.Count} BAT entr(y/ies) point into the metadata, past the scanned PVs or at a block already used; treated as unallocated",
+                head.OffsetBytes + (long)header.TableOffsetBytes));
+        }
+
+        if (inferred.Count > 0)
+        {
+            v.Findings.Add(new Finding("CARVE_BAT_ENTRIES_INFERRED", Severity.Warning,
+                $"{name}: the BAT entry of block {inferred[0].Block} pointed into the metadata or past the PVs; the block is put at sector {inferred[0].Sector}, "
+                + "the one slot of tapdisk's block sequence no valid entry claims (elimination, as vhd repair does)",
                 head.OffsetBytes + (long)header.TableOffsetBytes));
         }
 
         return v;
+    }
+
+    /// <summary>
+    /// tapdisk appends every new block at the end of the VHD, data 4 KiB aligned (bitmap, then data; 4,104 sectors per
+    /// 2 MiB block with the alignment gap, xenserver-lvhd.md 2.5), so allocated blocks fill consecutive slots from the
+    /// first one after the BAT. When the valid entries sit on those slots and leave exactly one free, the one garbage
+    /// entry's block is there. Empty otherwise: several garbage entries (which block is in which free slot is not
+    /// proven), entries that do not fit that layout (another tool wrote the VHD), or nothing garbage.
+    /// </summary>
+    private static List<(int Block, uint Sector)> SlotsByElimination(uint[] bat, List<int> garbage, VhdDynamicHeader header, long spanSectors, long maxLvBytes)
+    {
+        var valid = bat.Where(e => e != VhdBat.Unallocated).Select(e => (long)e).Order().ToList();
+        if (garbage.Count != 1 || valid.Count == 0)
+        {
+            return [];
+        }
+
+        var stride = (spanSectors + 7) / 8 * 8;
+        var batEndSector = ((long)header.TableOffsetBytes + header.TableSizeBytes + 511) / 512;
+        var origin = valid[0] - ((valid[0] - batEndSector) / stride * stride);
+        var n = valid.Count + garbage.Count;
+        var taken = new HashSet<long>();
+        foreach (var e in valid)
+        {
+            if ((e - origin) % stride != 0 || (e - origin) / stride >= n || !taken.Add((e - origin) / stride))
+            {
+                return [];
+            }
+        }
+
+        var free = Enumerable.Range(0, n).Where(k => !taken.Contains(k)).Select(k => origin + (k * stride)).ToList();
+        return free is [var slot] && ((slot + spanSectors) * 512) <= maxLvBytes && slot <= uint.MaxValue ? [(garbage[0], (uint)slot)] : [];
     }
 }

@@ -115,6 +115,24 @@ public sealed class RecoverDamagedHeadTests : IDisposable
     }
 
     /// <summary>
+    /// Metadata gone and a BAT entry clobbered to point into the BAT: the carver puts that block in the one slot of
+    /// tapdisk's block sequence no valid entry claims, so the extent holding it is placed by its bitmap sectors like
+    /// the others, and the export (through the repair view) is byte-identical.
+    /// </summary>
+    [RealFact("sha256sum", Fixture = "carve")]
+    public void Carved_vdi_with_a_bat_entry_into_the_metadata_gets_its_block_back_by_elimination()
+    {
+        var (image, fact, head, _) = Prepare("carve-bat");
+        Patch(image, head + 0x600 + 4, [0, 0, 0, 3]);                         // BAT[1] = sector 3 (big-endian), inside the BAT
+
+        var v = Recover(image, fact.GetProperty("footerUuid").GetString()!, "out");
+
+        Assert.Contains(Warnings(v), w => w.StartsWith("CARVE_BAT_ENTRIES_INFERRED", StringComparison.Ordinal));
+        Assert.Equal(0, v.GetProperty("carve").GetProperty("guessedBytes").GetInt64());
+        Assert.Equal(fact.GetProperty("guestSha256").GetString(), v.GetProperty("sha256").GetString());
+    }
+
+    /// <summary>
     /// With the metadata intact, a BAT entry clobbered to point into the BAT itself: read as it stands, that block would
     /// be metadata bytes passed off as guest data. recover exports through the repair, which places the block by
     /// elimination (the one bitmap sector on the grid no entry claims), byte-identical to the generator's guest content.
