@@ -118,6 +118,17 @@ public sealed record VhdFooter
     /// <summary>Dynamic or differencing: has a dynamic header and BAT.</summary>
     public bool HasDynamicHeader => DiskType is VhdDiskType.Dynamic or VhdDiskType.Differencing;
 
+    /// <summary>This footer with original and current size <paramref name="sizeBytes"/> and the CHS geometry for it (VHD spec appendix).</summary>
+    public VhdFooter WithSize(ulong sizeBytes)
+    {
+        var g = VhdGeometry.FromSize(sizeBytes);
+        return this with
+        {
+            OriginalSizeBytes = sizeBytes, CurrentSizeBytes = sizeBytes,
+            GeometryCylinders = g.Cylinders, GeometryHeads = g.Heads, GeometrySectorsPerTrack = g.SectorsPerTrack,
+        };
+    }
+
     /// <summary>Decodes 512 bytes (or a 511-byte short footer, zero-padded). Keeps invalid values.</summary>
     public static VhdFooter Decode(ReadOnlySpan<byte> bytes)
     {

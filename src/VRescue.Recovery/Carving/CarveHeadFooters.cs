@@ -104,21 +104,16 @@ public static class CarveHeadFooters
                 continue;
             }
 
-            var size = (ulong)((hint + (2L << 20) - 1) / (2L << 20) * (2L << 20));   // SM sizes VDIs in 2 MiB blocks
+            var size = (ulong)VhdSizeInference.RoundUpToSmBlock(hint);
             if (size <= v.Footer.CurrentSizeBytes || size > Math.Min(VhdFooter.MaxCurrentSizeBytes, (ulong)v.Header.MaxTableEntries * v.Header.BlockSizeBytes))
             {
                 continue;
             }
 
-            var geometry = VhdGeometry.FromSize(size);
             v.Findings.Add(new Finding("CARVE_HEAD_SIZE_FROM_GUEST", Severity.Warning,
                 $"{v.LvName}: rebuilt footer's virtual size raised from {v.Footer.CurrentSizeBytes} to {size} bytes: the guest's own structures span {hint} bytes",
                 v.Head.OffsetBytes));
-            v.Footer = Reencode(v.Footer with
-            {
-                OriginalSizeBytes = size, CurrentSizeBytes = size,
-                GeometryCylinders = geometry.Cylinders, GeometryHeads = geometry.Heads, GeometrySectorsPerTrack = geometry.SectorsPerTrack,
-            });
+            v.Footer = Reencode(v.Footer.WithSize(size));
         }
     }
 
@@ -160,7 +155,6 @@ public static class CarveHeadFooters
     private static VhdFooter Rebuild(CarvePe head, VhdDynamicHeader header, long lastAllocated)
     {
         var size = (ulong)Math.Max(1, lastAllocated + 1) * header.BlockSizeBytes;
-        var geometry = VhdGeometry.FromSize(size);
         // A stable made-up uuid (same head, same uuid on every run), RFC 4122 version 4 bits set.
         var hash = SHA256.HashData([.. BitConverter.GetBytes(head.Source), .. BitConverter.GetBytes(head.Pe), .. header.Raw.Span]);
         hash[6] = (byte)((hash[6] & 0x0F) | 0x40);
@@ -168,13 +162,8 @@ public static class CarveHeadFooters
         return Reencode(new VhdFooter
         {
             DataOffsetBytes = 512,
-            OriginalSizeBytes = size,
-            CurrentSizeBytes = size,
-            GeometryCylinders = geometry.Cylinders,
-            GeometryHeads = geometry.Heads,
-            GeometrySectorsPerTrack = geometry.SectorsPerTrack,
             DiskType = header.ParentUuid == Guid.Empty ? VhdDiskType.Dynamic : VhdDiskType.Differencing,
             Uuid = new Guid(hash.AsSpan(0, 16), bigEndian: true),
-        });
+        }.WithSize(size));
     }
 }

@@ -198,24 +198,18 @@ public static class VhdRecoveryAnalyzer
         if (footer is null)
         {
             var size = VhdSizeInference.Infer(source, header, placements, entries.Length, findings);
-            var geometry = VhdGeometry.FromSize(size);
             var hasBatmap = VhdBatmapPresent(source, header);
             footer = new VhdFooter
             {
                 DiskType = header.ParentUuid != Guid.Empty ? VhdDiskType.Differencing : VhdDiskType.Dynamic,
                 DataOffsetBytes = (ulong)headerOffset,
-                CurrentSizeBytes = size,
-                OriginalSizeBytes = size,
-                GeometryCylinders = geometry.Cylinders,
-                GeometryHeads = geometry.Heads,
-                GeometrySectorsPerTrack = geometry.SectorsPerTrack,
                 CreatorApplication = hasBatmap ? "tap\0" : "vrsc",
                 CreatorVersion = hasBatmap ? 0x00010003u : 0x00010000u,
                 TimestampSeconds = (uint)Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeSeconds() - VhdFooter.VhdEpochUnixSeconds),
                 Uuid = Guid.NewGuid(),
-            };
+            }.WithSize(size);
             findings.Add(new Finding("VHD_FOOTER_REBUILT", Severity.Warning,
-                $"both footers are lost; rebuilt from the header and BAT: virtual size {size} bytes, geometry {geometry.Cylinders}/{geometry.Heads}/{geometry.SectorsPerTrack}, new uuid {footer.Uuid}",
+                $"both footers are lost; rebuilt from the header and BAT: virtual size {size} bytes, geometry {footer.GeometryCylinders}/{footer.GeometryHeads}/{footer.GeometrySectorsPerTrack}, new uuid {footer.Uuid}",
                 length - VhdFooterLayout.Size, "curr_size", null, size.ToString()));
             repairs.Add($"footer: rebuilt from header and BAT (virtual size {size} bytes, new uuid {footer.Uuid}; a child VHD naming the old uuid must be relinked)");
         }

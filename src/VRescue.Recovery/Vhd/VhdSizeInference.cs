@@ -29,7 +29,7 @@ public static class VhdSizeInference
             header, placements, [], [], [], [], new VhdImageSummary("none", null, null, 0, false, null, null, []));
         var guest = draft.OpenGuest();
         var hint = GuestDiskSize(guest);
-        var size = Math.Max(lower, hint is { } h ? (h + (2 << 20) - 1) / (2 << 20) * (2 << 20) : 0);
+        var size = Math.Max(lower, hint is { } h ? RoundUpToSmBlock(h) : 0);
         findings.Add(new Finding("VHD_SIZE_INFERRED", Severity.Warning,
             hint is { } g
                 ? $"virtual size inferred as {size} bytes: the guest's own structures span {g} bytes, the last allocated block ends at {lower}"
@@ -37,6 +37,9 @@ public static class VhdSizeInference
             null, "curr_size", null, size.ToString()));
         return (ulong)size;
     }
+
+    /// <summary>SM sizes VDIs in whole 2 MiB blocks: <paramref name="bytes"/> rounded up to one.</summary>
+    public static long RoundUpToSmBlock(long bytes) => (bytes + (2L << 20) - 1) / (2L << 20) * (2L << 20);
 
     /// <summary>Disk size the guest's partition table or whole-disk ext filesystem implies; null when none is found.</summary>
     public static long? GuestDiskSize(IBlockSource guest)
