@@ -167,7 +167,7 @@ public static class VdiExporter
     /// </summary>
     internal static (IBlockSource Content, IReadOnlyList<ByteRange> Lost)? Repair(VhdTarget target, List<string> warnings, bool keepChain)
     {
-        var (report, _, guest) = VhdInspection.Check(target);
+        var (report, _, guest) = VhdInspection.Check(target, judgeGuest: false);
         if (guest is null || report.Verdict == VhdVerdict.NotAVhd)
         {
             return null;
@@ -431,7 +431,7 @@ public static class VdiExporter
         return (sha is null ? null : Convert.ToHexStringLower(sha.GetHashAndReset()), ByteRange.Merge(unreadable), written);
     }
 
-    /// <summary>Reads <paramref name="piece"/> again; true when a read below it failed (it holds zeros there).</summary>
+    /// <summary>Reads <paramref name="piece"/>; true when a read below it failed (it holds zeros there).</summary>
     private static bool Fails(IBlockSource content, long offset, Span<byte> piece)
     {
         var before = UnreadableTrackingSource.ThreadFailures;
@@ -441,9 +441,7 @@ public static class VdiExporter
 
     private static ChunkState ReadChunk(IBlockSource content, long offset, Span<byte> buffer, ConcurrentBag<ByteRange> unreadable)
     {
-        var before = UnreadableTrackingSource.ThreadFailures;
-        content.ReadZeroFilled(offset, buffer);
-        if (UnreadableTrackingSource.ThreadFailures != before)
+        if (Fails(content, offset, buffer))
         {
             // Something below failed during this chunk: find which guest pieces, then which sectors of them, it affected.
             for (var pos = 0; pos < buffer.Length; pos += UnreadableTrackingSource.GranularityBytes)

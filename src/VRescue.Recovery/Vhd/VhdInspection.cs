@@ -172,13 +172,17 @@ public sealed class VhdTarget : IDisposable
 /// <summary>Check and repair of one VHD: analysis, parent chain, guest filesystem judgement, output.</summary>
 public static class VhdInspection
 {
-    /// <summary>Analyses <paramref name="target"/> read-only and judges the guest filesystems of the repaired view.</summary>
+    /// <summary>
+    /// Analyses <paramref name="target"/> read-only and judges the guest filesystems of the repaired view (not with
+    /// <paramref name="judgeGuest"/> false: an export only needs the view).
+    /// </summary>
     /// <remarks>
     /// A differencing disk whose parent is not found (or is not the one its header names) still gets a guest view: its
     /// own sectors, with every range that would come from the parent listed as bad (zeros) and the parent named in
     /// <see cref="VhdCheckReport.MissingParent"/>, so repair writes the partial result. The guest filesystem is not judged then.
     /// </remarks>
-    public static (VhdCheckReport Report, VhdRecoveryPlan Plan, IBlockSource? Guest) Check(VhdTarget target, string imageName = "<repaired image>")
+    public static (VhdCheckReport Report, VhdRecoveryPlan Plan, IBlockSource? Guest) Check(VhdTarget target, string imageName = "<repaired image>",
+        bool judgeGuest = true)
     {
         var plan = VhdRecoveryAnalyzer.Analyze(target.Source);
         var findings = plan.Findings.ToList();
@@ -207,7 +211,7 @@ public static class VhdInspection
         }
 
         GuestReport? guestReport = null;
-        if (guest is not null && guest.LengthBytes > 0 && missing is null)
+        if (judgeGuest && guest is not null && guest.LengthBytes > 0 && missing is null)
         {
             guestReport = GuestFilesystemJudge.Judge(guest, plan.BadRanges, imageName);
         }
